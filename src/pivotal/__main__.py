@@ -1,0 +1,5 @@
+"""``python -m pivotal``: the command-line interface."""
+
+from pivotal.cli import main
+
+main()

@@ -1,0 +1,286 @@
+"""Command-line interface: parse, call the library, render, map errors to exit codes.
+
+Exit codes: 0 success; 1 a check failed or a solver could not prove its answer; 2 bad input
+(one line on stderr naming the problem, nothing written).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pivotal.auctions import (
+    Auction,
+    PaymentRule,
+    audit_auction,
+    load_auction,
+    run_auction,
+    sequential_second_price,
+)
+from pivotal.errors import InputError, PivotalError
+from pivotal.fileio import write_text_atomic
+from pivotal.solvers import SolverOptions
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    help="pivotal: truthful, efficient and private allocation (VCG mechanisms).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+auction_app = typer.Typer(help="Combinatorial auctions with XOR bundle bids.", no_args_is_help=True)
+app.add_typer(auction_app, name="auction")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class PaymentsOption(StrEnum):
+    """Payment rules selectable on the command line."""
+
+    vcg = "vcg"
+    pay_as_bid = "pay-as-bid"
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn pivotal errors into one line on stderr and an exit code (2 for bad input)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except PivotalError as exc:
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def emit_json(doc: dict[str, Any], output: Path | None) -> None:
+    """Write a JSON document to ``output`` (atomically) or to stdout."""
+    text = json.dumps(doc, indent=2, allow_nan=False)
+    if output is not None:
+        write_text_atomic(output, text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+def _num(x: float) -> str:
+    return f"{x:,.6g}" if abs(x) < 1e15 else f"{x:.6e}"
+
+
+def _parse_order(order: str | None) -> list[str] | None:
+    return None if order is None else [s.strip() for s in order.split(",") if s.strip()]
+
+
+def _solver_options(time_limit: float | None) -> SolverOptions:
+    if time_limit is not None and time_limit <= 0:
+        raise InputError(f"--time-limit must be positive, got {time_limit}")
+    return SolverOptions(time_limit=time_limit)
+
+
+FileArg = Annotated[
+    Path, typer.Argument(help="Auction file: .json (bids or valuations), .csv, CATS .txt")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+OrderOpt = Annotated[
+    str | None, typer.Option("--order", help="Sale order of the sequential auction, e.g. A,B,C.")
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the JSON document to this file.")
+]
+TimeLimitOpt = Annotated[
+    float | None, typer.Option("--time-limit", help="Seconds per MIP solve (default: none).")
+]
+ApproxOpt = Annotated[
+    bool,
+    typer.Option(
+        "--approximate", help="Accept time-limited solves; the outcome is marked approximate."
+    ),
+]
+PaymentsOpt = Annotated[
+    PaymentsOption, typer.Option("--payments", help="Payment rule.", case_sensitive=False)
+]
+
+
+def _outcome_table(auction: Auction, title: str, doc: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    for col in ("bidder", "wins", "value", "payment", "utility"):
+        table.add_column(col, justify="left" if col in {"bidder", "wins"} else "right")
+    for bidder in auction.bidders:
+        items = doc["allocation"].get(bidder)
+        table.add_row(
+            bidder,
+            "{" + ", ".join(items) + "}" if items else "-",
+            _num(doc["values"][bidder]),
+            _num(doc["payments"][bidder]),
+            _num(doc["utilities"][bidder]),
+        )
+    return table
+
+
+@auction_app.command("run")
+@handle_errors
+def auction_run(
+    file: FileArg,
+    json_out: JsonOpt = False,
+    order: OrderOpt = None,
+    payments: PaymentsOpt = PaymentsOption.vcg,
+    time_limit: TimeLimitOpt = None,
+    approximate: ApproxOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Solve winner determination and charge payments (VCG by default)."""
+    auction = load_auction(file)
+    opts = _solver_options(time_limit)
+    sale_order = _parse_order(order)
+    outcome = run_auction(auction, PaymentRule(payments.value), opts, approximate=approximate)
+    sequential = sequential_second_price(auction, sale_order)
+    doc = outcome.to_dict()
+    doc["comparison"] = {"sequential_second_price": sequential.to_dict()}
+    doc["input"] = auction.to_dict()
+    if json_out or output is not None:
+        emit_json(doc, output)
+        if not json_out:
+            out.print(f"wrote {output}")
+        return
+    out.print(_outcome_table(auction, f"{outcome.provenance.mechanism.upper()} outcome", doc))
+    out.print(
+        f"welfare {_num(outcome.welfare)}   revenue {_num(outcome.revenue)}   "
+        f"solves {outcome.provenance.n_solves}   "
+        f"{'exact' if outcome.exact else 'APPROXIMATE (time limit reached)'}"
+    )
+
+
+@auction_app.command("compare")
+@handle_errors
+def auction_compare(
+    file: FileArg,
+    order: OrderOpt = None,
+    json_out: JsonOpt = False,
+    time_limit: TimeLimitOpt = None,
+) -> None:
+    """VCG next to the sequential second-price auction."""
+    auction = load_auction(file)
+    vcg_outcome = run_auction(auction, PaymentRule.VCG, _solver_options(time_limit))
+    seq = sequential_second_price(auction, _parse_order(order))
+    loss = vcg_outcome.welfare - seq.welfare
+    rel = loss / vcg_outcome.welfare if vcg_outcome.welfare else 0.0
+    if json_out:
+        emit_json(
+            {
+                "vcg": vcg_outcome.to_dict(),
+                "sequential_second_price": seq.to_dict(),
+                "efficiency_loss": loss,
+                "efficiency_loss_relative": rel,
+            },
+            None,
+        )
+        return
+    table = Table(title=f"VCG vs sequential second-price (order {', '.join(seq.order)})")
+    table.add_column("bidder")
+    for col in ("VCG wins", "VCG pays", "sequential wins", "sequential pays"):
+        table.add_column(col, justify="right")
+    for bidder in auction.bidders:
+        v_items = vcg_outcome.allocation.get(bidder)
+        s_items = seq.allocation.get(bidder)
+        table.add_row(
+            bidder,
+            "{" + ", ".join(v_items) + "}" if v_items else "-",
+            _num(vcg_outcome.payments[bidder]),
+            "{" + ", ".join(s_items) + "}" if s_items else "-",
+            _num(seq.payments[bidder]),
+        )
+    table.add_section()
+    table.add_row("welfare", _num(vcg_outcome.welfare), "", _num(seq.welfare), "")
+    table.add_row("revenue", "", _num(vcg_outcome.revenue), "", _num(seq.revenue))
+    out.print(table)
+    out.print(f"efficiency loss of the sequential auction: {_num(loss)} ({rel:.1%} of welfare)")
+
+
+@auction_app.command("audit")
+@handle_errors
+def auction_audit(
+    file: FileArg,
+    payments: PaymentsOpt = PaymentsOption.vcg,
+    seed: Annotated[int, typer.Option(help="Seed of the random perturbations.")] = 0,
+    n_random: Annotated[
+        int, typer.Option("--random", help="Random perturbations per bidder.", min=0)
+    ] = 20,
+    json_out: JsonOpt = False,
+    time_limit: TimeLimitOpt = None,
+) -> None:
+    """Certificates (IR, losers pay 0, no deficit) and a misreport search per bidder.
+
+    Exit code 1 when a check fails (under VCG that is a bug; under pay-as-bid it is expected).
+    """
+    auction = load_auction(file)
+    opts = _solver_options(time_limit)
+    with Progress(
+        TextColumn("misreport search"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=json_out or not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("", total=len(auction.bidders))
+
+        def on_bidder(bidder: str) -> None:
+            progress.update(task, advance=1, description=f"bidder {bidder} done")
+
+        report = audit_auction(
+            auction,
+            PaymentRule(payments.value),
+            opts,
+            seed=seed,
+            n_random=n_random,
+            on_bidder=on_bidder,
+        )
+    if json_out:
+        emit_json(report.to_dict(), None)
+    else:
+        checks = Table(title=f"Audit of {report.mechanism}")
+        checks.add_column("check")
+        checks.add_column("result")
+        checks.add_column("detail")
+        for c in report.checks:
+            checks.add_row(c.name, "pass" if c.passed else "FAIL", c.detail)
+        out.print(checks)
+        table = Table(title="Best misreport found per bidder")
+        for col in ("bidder", "truthful utility", "best utility", "gain", "deviation", "tried"):
+            table.add_column(col, justify="left" if col in {"bidder", "deviation"} else "right")
+        for m in report.misreports:
+            table.add_row(
+                m.bidder,
+                _num(m.truthful_utility),
+                _num(m.best_utility),
+                _num(m.gain),
+                m.best_deviation,
+                str(m.n_deviations),
+            )
+        out.print(table)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

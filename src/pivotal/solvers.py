@@ -1,0 +1,227 @@
+"""The only module that calls a solver: a model in, a status and a solution out.
+
+Models are plain arrays (see :class:`LinearModel`); domain modules build them and read the
+solutions back. Every solve's status is checked here and mapped to :class:`SolveStatus`; an
+outcome is never built from a solve that did not prove optimality unless the caller asks for an
+approximate answer (DESIGN.md section 1).
+
+MIP and LP: HiGHS through ``highspy``'s array API (``HighsLp`` + ``passModel``), with
+``mip_rel_gap = 0`` and an absolute gap below the value granularity, one thread and a fixed
+random seed so that the same model always returns the same solution.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+import highspy
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from pivotal.errors import SolverError, SolveTimeLimitError
+from pivotal.results import package_version
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class SolveStatus(Enum):
+    """Outcome of one solve."""
+
+    OPTIMAL = "optimal"
+    """Optimality proven (within the configured gaps)."""
+    TIME_LIMIT = "time_limit"
+    """The time limit stopped the solve; an incumbent may exist but is not proven optimal."""
+    INFEASIBLE = "infeasible"
+    """The model has no feasible point."""
+    UNBOUNDED = "unbounded"
+    """The objective is unbounded (or the model is infeasible or unbounded)."""
+    ERROR = "error"
+    """The solver failed for another reason."""
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Solver settings.
+
+    Attributes
+    ----------
+    time_limit:
+        Seconds per solve, or ``None`` for no limit.
+    mip_rel_gap:
+        Relative MIP gap; 0 by default because payments are differences of optima.
+    mip_abs_gap:
+        Absolute MIP gap; keep it below the granularity of the values (1e-9 by default).
+    threads:
+        Solver threads per solve (1 keeps solves deterministic and leaves cores to the engine).
+    random_seed:
+        Solver seed, fixed so that ties are broken the same way on every run.
+    """
+
+    time_limit: float | None = None
+    mip_rel_gap: float = 0.0
+    mip_abs_gap: float = 1e-9
+    threads: int = 1
+    random_seed: int = 0
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """``max`` or ``min`` of ``c @ x`` s.t. ``row_lower <= A @ x <= row_upper``, bounds on x.
+
+    ``integrality[j]`` is True for integer variables; an all-False vector gives an LP.
+    """
+
+    c: FloatArray
+    a_matrix: sp.csc_matrix
+    row_lower: FloatArray
+    row_upper: FloatArray
+    col_lower: FloatArray
+    col_upper: FloatArray
+    integrality: npt.NDArray[np.bool_]
+    maximize: bool = True
+
+    @property
+    def n_cols(self) -> int:
+        """Number of variables."""
+        return int(self.c.shape[0])
+
+    @property
+    def n_rows(self) -> int:
+        """Number of constraints."""
+        return int(self.row_lower.shape[0])
+
+    def relaxed(self) -> LinearModel:
+        """The LP relaxation (every integrality dropped)."""
+        return LinearModel(
+            self.c,
+            self.a_matrix,
+            self.row_lower,
+            self.row_upper,
+            self.col_lower,
+            self.col_upper,
+            np.zeros_like(self.integrality),
+            self.maximize,
+        )
+
+
+@dataclass(frozen=True)
+class LinearSolution:
+    """Result of :func:`solve_linear`.
+
+    ``x`` and ``objective`` are the best point found (``None`` if none); ``bound`` is the
+    solver's proven bound on the objective (equal to ``objective`` at optimality); ``row_duals``
+    are the constraint multipliers of an LP (empty for a MIP).
+    """
+
+    status: SolveStatus
+    x: FloatArray | None
+    objective: float | None
+    bound: float | None
+    row_duals: FloatArray
+    seconds: float
+    solver: str = "highs"
+    solver_version: str = package_version("highspy")
+
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: SolveStatus.OPTIMAL,
+    highspy.HighsModelStatus.kModelEmpty: SolveStatus.OPTIMAL,
+    highspy.HighsModelStatus.kTimeLimit: SolveStatus.TIME_LIMIT,
+    highspy.HighsModelStatus.kInfeasible: SolveStatus.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: SolveStatus.UNBOUNDED,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: SolveStatus.UNBOUNDED,
+}
+
+
+def solve_linear(model: LinearModel, options: SolverOptions | None = None) -> LinearSolution:
+    """Solve an LP or MIP with HiGHS and report its status; never raises on a bad status.
+
+    Use :func:`require_optimal` to turn a non-optimal status into the matching typed error.
+    """
+    opts = options or SolverOptions()
+    start = time.perf_counter()
+    if model.n_cols == 0:
+        return LinearSolution(
+            SolveStatus.OPTIMAL, np.zeros(0), 0.0, 0.0, np.zeros(model.n_rows), 0.0
+        )
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", opts.threads)
+    h.setOptionValue("random_seed", opts.random_seed)
+    h.setOptionValue("mip_rel_gap", opts.mip_rel_gap)
+    h.setOptionValue("mip_abs_gap", opts.mip_abs_gap)
+    if opts.time_limit is not None:
+        h.setOptionValue("time_limit", float(opts.time_limit))
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.n_cols
+    lp.num_row_ = model.n_rows
+    lp.col_cost_ = np.asarray(model.c, dtype=np.float64)
+    lp.col_lower_ = np.asarray(model.col_lower, dtype=np.float64)
+    lp.col_upper_ = np.asarray(model.col_upper, dtype=np.float64)
+    lp.row_lower_ = np.asarray(model.row_lower, dtype=np.float64)
+    lp.row_upper_ = np.asarray(model.row_upper, dtype=np.float64)
+    a = sp.csc_matrix(model.a_matrix)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(np.float64)
+    lp.a_matrix_.num_col_ = model.n_cols
+    lp.a_matrix_.num_row_ = model.n_rows
+    is_mip = bool(np.any(model.integrality))
+    if is_mip:
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+            for flag in model.integrality
+        ]
+    lp.sense_ = highspy.ObjSense.kMaximize if model.maximize else highspy.ObjSense.kMinimize
+    h.passModel(lp)
+    h.run()
+    raw_status = h.getModelStatus()
+    status = _STATUS.get(raw_status, SolveStatus.ERROR)
+    info = h.getInfo()
+    sol = h.getSolution()
+    has_point = bool(info.primal_solution_status == 2) or status is SolveStatus.OPTIMAL
+    x = np.asarray(sol.col_value, dtype=np.float64) if has_point else None
+    objective = float(info.objective_function_value) if has_point else None
+    if is_mip:
+        bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
+        duals = np.zeros(0)
+    else:
+        bound = objective if status is SolveStatus.OPTIMAL else None
+        duals = np.asarray(sol.row_dual, dtype=np.float64) if has_point else np.zeros(0)
+    return LinearSolution(status, x, objective, bound, duals, time.perf_counter() - start)
+
+
+def require_optimal(
+    solution: LinearSolution, *, what: str, approximate: bool = False
+) -> LinearSolution:
+    """Check a solution under the exactness policy.
+
+    Returns the solution when it is optimal, or when ``approximate`` is True and a time limit left
+    a feasible incumbent. Raises :class:`SolveTimeLimitError` for a time limit otherwise, and
+    :class:`SolverError` for every other non-optimal status.
+    """
+    if solution.status is SolveStatus.OPTIMAL:
+        return solution
+    if solution.status is SolveStatus.TIME_LIMIT:
+        if approximate and solution.x is not None:
+            return solution
+        if approximate:
+            raise SolveTimeLimitError(
+                f"the time limit stopped {what} before any feasible solution was found; "
+                "raise the time limit",
+                bound=solution.bound,
+            )
+        raise SolveTimeLimitError(
+            f"the time limit stopped {what} before optimality was proven "
+            f"(incumbent {solution.objective}, bound {solution.bound}); raise the time limit, "
+            "or pass approximate=True (CLI: --approximate) to accept an outcome marked approximate",
+            incumbent=solution.objective,
+            bound=solution.bound,
+        )
+    raise SolverError(
+        f"{what} ended with solver status '{solution.status.value}'", status=solution.status.value
+    )
