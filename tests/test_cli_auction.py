@@ -128,3 +128,23 @@ def test_malformed_json_and_missing_file_in_a_real_process(tmp_path: Path) -> No
         assert "Traceback" not in proc.stderr
         assert proc.stderr.count("\n") == 1 and message in proc.stderr
         assert proc.stdout == ""
+
+
+def test_run_core_payments_and_engine() -> None:
+    result = runner.invoke(
+        app, ["auction", "run", SEED, "--payments", "core-vcg-nearest", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["payments"]["2"] == pytest.approx(11.5) and doc["payments"]["3"] == pytest.approx(
+        7.5
+    )
+    assert doc["provenance"]["parameters"]["mrc_revenue"] == pytest.approx(19)
+    bad = runner.invoke(app, ["auction", "run", SEED, "--engine", "gpu"])
+    assert bad.exit_code == 2 and "unknown engine 'gpu'" in bad.stderr
+
+
+def test_audit_reports_core_membership() -> None:
+    result = runner.invoke(app, ["auction", "audit", SEED, "--random", "0"])
+    assert result.exit_code == 0, result.output
+    assert "NOT in the core" in result.stdout and "{1, 4}" in result.stdout

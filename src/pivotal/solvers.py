@@ -5,6 +5,8 @@ solutions back. Every solve's status is checked here and mapped to :class:`Solve
 outcome is never built from a solve that did not prove optimality unless the caller asks for an
 approximate answer (DESIGN.md section 1).
 
+QP: OSQP, set up once with tight tolerances and polishing (:func:`solve_qp`).
+
 MIP and LP: HiGHS through ``highspy``'s array API (``HighsLp`` + ``passModel``), with
 ``mip_rel_gap = 0`` and an absolute gap below the value granularity, one thread and a fixed
 random seed so that the same model always returns the same solution.
@@ -12,7 +14,11 @@ random seed so that the same model always returns the same solution.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -136,13 +142,20 @@ _STATUS = {
 }
 
 
-def solve_linear(model: LinearModel, options: SolverOptions | None = None) -> LinearSolution:
+def solve_linear(
+    model: LinearModel,
+    options: SolverOptions | None = None,
+    *,
+    start: FloatArray | None = None,
+) -> LinearSolution:
     """Solve an LP or MIP with HiGHS and report its status; never raises on a bad status.
 
-    Use :func:`require_optimal` to turn a non-optimal status into the matching typed error.
+    ``start`` is a feasible point handed to the solver as its first incumbent (a MIP warm start;
+    it cannot change the optimum). Use :func:`require_optimal` to turn a non-optimal status into
+    the matching typed error.
     """
     opts = options or SolverOptions()
-    start = time.perf_counter()
+    began = time.perf_counter()
     if model.n_cols == 0:
         return LinearSolution(
             SolveStatus.OPTIMAL, np.zeros(0), 0.0, 0.0, np.zeros(model.n_rows), 0.0
@@ -178,6 +191,11 @@ def solve_linear(model: LinearModel, options: SolverOptions | None = None) -> Li
         ]
     lp.sense_ = highspy.ObjSense.kMaximize if model.maximize else highspy.ObjSense.kMinimize
     h.passModel(lp)
+    if start is not None and is_mip:
+        initial = highspy.HighsSolution()
+        initial.col_value = [float(v) for v in start]
+        initial.value_valid = True
+        h.setSolution(initial)
     h.run()
     raw_status = h.getModelStatus()
     status = _STATUS.get(raw_status, SolveStatus.ERROR)
@@ -192,7 +210,7 @@ def solve_linear(model: LinearModel, options: SolverOptions | None = None) -> Li
     else:
         bound = objective if status is SolveStatus.OPTIMAL else None
         duals = np.asarray(sol.row_dual, dtype=np.float64) if has_point else np.zeros(0)
-    return LinearSolution(status, x, objective, bound, duals, time.perf_counter() - start)
+    return LinearSolution(status, x, objective, bound, duals, time.perf_counter() - began)
 
 
 def require_optimal(
@@ -224,4 +242,105 @@ def require_optimal(
         )
     raise SolverError(
         f"{what} ended with solver status '{solution.status.value}'", status=solution.status.value
+    )
+
+
+@dataclass(frozen=True)
+class QuadraticModel:
+    """``min 1/2 x'Px + q'x`` s.t. ``l <= A x <= u`` (OSQP's form; P positive semidefinite)."""
+
+    p_matrix: sp.csc_matrix
+    q: FloatArray
+    a_matrix: sp.csc_matrix
+    lower: FloatArray
+    upper: FloatArray
+
+
+@dataclass(frozen=True)
+class QuadraticSolution:
+    """Result of :func:`solve_qp`: the point, objective and constraint multipliers."""
+
+    status: SolveStatus
+    x: FloatArray | None
+    objective: float | None
+    duals: FloatArray
+    seconds: float
+    iterations: int
+    solver: str = "osqp"
+    solver_version: str = package_version("osqp")
+
+
+@dataclass(frozen=True)
+class QpOptions:
+    """OSQP settings: tight tolerances and solution polishing, for money-grade accuracy."""
+
+    eps_abs: float = 1e-9
+    eps_rel: float = 1e-9
+    max_iter: int = 200_000
+    polish: bool = True
+    time_limit: float | None = None
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence C-level writes to stdout (OSQP prints "Polishing not needed" when not verbose)."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    saved = os.dup(fd)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
+def solve_qp(model: QuadraticModel, options: QpOptions | None = None) -> QuadraticSolution:
+    """Solve a convex QP with OSQP (set up once, polished); never raises on a bad status."""
+    import osqp
+
+    opts = options or QpOptions()
+    began = time.perf_counter()
+    settings: dict[str, object] = {
+        "verbose": False,
+        "eps_abs": opts.eps_abs,
+        "eps_rel": opts.eps_rel,
+        "max_iter": opts.max_iter,
+        "polishing": opts.polish,
+    }
+    if opts.time_limit is not None:
+        settings["time_limit"] = opts.time_limit
+    solver = osqp.OSQP()
+    with _quiet_stdout():
+        solver.setup(
+            sp.csc_matrix(sp.triu(model.p_matrix)),
+            np.asarray(model.q, dtype=np.float64),
+            sp.csc_matrix(model.a_matrix),
+            np.asarray(model.lower, dtype=np.float64),
+            np.asarray(model.upper, dtype=np.float64),
+            **settings,
+        )
+        result = solver.solve(raise_error=False)
+    text = str(result.info.status).lower()
+    if text == "solved":
+        status = SolveStatus.OPTIMAL
+    elif "time" in text:
+        status = SolveStatus.TIME_LIMIT
+    elif "infeasible" in text:
+        status = SolveStatus.INFEASIBLE
+    else:
+        status = SolveStatus.ERROR
+    ok = status is SolveStatus.OPTIMAL
+    return QuadraticSolution(
+        status,
+        np.asarray(result.x, dtype=np.float64) if ok else None,
+        float(result.info.obj_val) if ok else None,
+        np.asarray(result.y, dtype=np.float64) if ok else np.zeros(0),
+        time.perf_counter() - began,
+        int(result.info.iter),
     )

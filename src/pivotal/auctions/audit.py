@@ -4,7 +4,9 @@ Checks on the outcome itself:
 
 - individual rationality: every bidder's utility at its reports is >= 0;
 - losers pay 0; no winner pays more than its winning bid;
-- no deficit: revenue >= 0.
+- no deficit: revenue >= 0;
+- core membership (informational): the most blocking coalition, by the separation problem of
+  :mod:`pivotal.auctions.core_payments`.
 
 Misreport search (a DSIC check by search, not a proof): for each bidder, with every other bidder
 truthful, run the mechanism on a set of deviations and score each with the bidder's *true*
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pivotal.auctions.bids import Auction, format_bundle
+from pivotal.auctions.core_payments import BlockingCoalition, is_in_core
 from pivotal.auctions.outcome import AuctionOutcome
 from pivotal.auctions.payment_rules import PaymentRule, run_auction
 from pivotal.results import Tolerances
@@ -65,14 +68,26 @@ class MisreportResult:
 
 
 @dataclass(frozen=True)
+class CoreMembership:
+    """Whether the outcome's payments are in the core, and the most blocking coalition."""
+
+    in_core: bool
+    coalition: BlockingCoalition
+
+
+@dataclass(frozen=True)
 class AuditReport:
-    """Certificates and misreport search of one mechanism on one auction."""
+    """Certificates and misreport search of one mechanism on one auction.
+
+    ``core`` is informational (VCG is often outside the core); it does not enter ``passed``.
+    """
 
     mechanism: str
     checks: tuple[Check, ...]
     misreports: tuple[MisreportResult, ...]
     seed: int
     tolerances: Tolerances
+    core: CoreMembership
 
     @property
     def passed(self) -> bool:
@@ -105,6 +120,16 @@ class AuditReport:
             ],
             "max_gain": self.max_gain,
             "seed": self.seed,
+            "core": {
+                "in_core": self.core.in_core,
+                "most_blocking_coalition": list(self.core.coalition.bidders),
+                "coalition_allocation": {
+                    b: list(v) for b, v in self.core.coalition.allocation.items()
+                },
+                "coalition_value": self.core.coalition.value,
+                "coalition_offer": self.core.coalition.offer,
+                "revenue": self.core.coalition.revenue,
+            },
         }
 
 
@@ -264,6 +289,7 @@ def audit_auction(
 
     outcome = mechanism(auction)
     checks = outcome_checks(auction, outcome, tol)
+    in_core, coalition = is_in_core(auction, outcome, tol, options)
     results = []
     for bidder in auction.bidders:
         results.append(
@@ -284,7 +310,9 @@ def audit_auction(
             else f"profitable misreports: {_fmt(gainers)}",
         )
     )
-    return AuditReport(rule.value, tuple(checks), tuple(results), seed, tol)
+    return AuditReport(
+        rule.value, tuple(checks), tuple(results), seed, tol, CoreMembership(in_core, coalition)
+    )
 
 
 def _fmt(values: dict[str, float]) -> str:

@@ -6,9 +6,11 @@ import time
 from enum import Enum
 
 from pivotal.auctions.bids import Auction
-from pivotal.auctions.clarke import vcg
+from pivotal.auctions.clarke import ProgressCallback, vcg
+from pivotal.auctions.core_payments import core_payments
 from pivotal.auctions.outcome import AuctionOutcome, build_outcome
 from pivotal.auctions.winner_determination import Allocation, solve_wdp
+from pivotal.engine import Engine
 from pivotal.results import Provenance, Tolerances, package_version
 from pivotal.solvers import SolverOptions
 
@@ -18,6 +20,10 @@ class PaymentRule(Enum):
 
     VCG = "vcg"
     """Clarke pivot payments: truthful bidding is a dominant strategy."""
+    CORE_VCG_NEAREST = "core-vcg-nearest"
+    """Minimum-revenue core point closest to VCG (Day & Cramton 2012)."""
+    CORE_BIDDER_OPTIMAL = "core-bidder-optimal"
+    """A minimum-revenue (bidder-optimal) core point (Day & Raghavan 2007)."""
     PAY_AS_BID = "pay-as-bid"
     """First price: each winner pays its bid (not truthful; for comparison)."""
 
@@ -41,7 +47,7 @@ def pay_as_bid(
     winners = allocation.winners(auction)
     payments = {b: auction.bids[k].value for b, k in winners.items()}
     provenance = Provenance(
-        mechanism="pay-as-bid",
+        mechanism=PaymentRule.PAY_AS_BID.value,
         input_sha256=auction.sha256,
         solver="highs",
         solver_version=package_version("highspy"),
@@ -61,8 +67,50 @@ def run_auction(
     *,
     approximate: bool = False,
     tolerances: Tolerances | None = None,
+    engine: Engine | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> AuctionOutcome:
-    """Solve winner determination and charge ``rule``'s payments."""
+    """Solve winner determination and charge ``rule``'s payments.
+
+    Core rules start from the VCG outcome (VCG payments are the lower bounds of the core
+    program) and add the core constraints found by separation; their provenance records the
+    minimum core revenue and the number of constraints generated.
+    """
+    if rule is PaymentRule.PAY_AS_BID:
+        return pay_as_bid(auction, options, approximate=approximate, tolerances=tolerances)
+    base = vcg(
+        auction,
+        options,
+        approximate=approximate,
+        tolerances=tolerances,
+        engine=engine,
+        on_progress=on_progress,
+    )
     if rule is PaymentRule.VCG:
-        return vcg(auction, options, approximate=approximate, tolerances=tolerances)
-    return pay_as_bid(auction, options, approximate=approximate, tolerances=tolerances)
+        return base
+    core = core_payments(
+        auction,
+        base,
+        rule="vcg-nearest" if rule is PaymentRule.CORE_VCG_NEAREST else "bidder-optimal",
+        options=options,
+        tolerances=tolerances,
+    )
+    prov = base.provenance
+    provenance = Provenance(
+        mechanism=rule.value,
+        input_sha256=prov.input_sha256,
+        solver="highs+osqp" if rule is PaymentRule.CORE_VCG_NEAREST else "highs",
+        solver_version=prov.solver_version,
+        tolerances=prov.tolerances,
+        parameters={
+            **prov.parameters,
+            "vcg_payments": dict(base.payments),
+            "mrc_revenue": core.mrc_revenue,
+            "core_constraints": len(core.constraints),
+            "core_separations": core.separations,
+        },
+        seconds=prov.seconds + core.seconds,
+        n_solves=prov.n_solves + core.separations + len(core.constraints),
+        exact=prov.exact,
+    )
+    return build_outcome(auction, dict(base.winning_bids), core.payments, provenance)
