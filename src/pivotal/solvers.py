@@ -5,7 +5,9 @@ solutions back. Every solve's status is checked here and mapped to :class:`Solve
 outcome is never built from a solve that did not prove optimality unless the caller asks for an
 approximate answer (DESIGN.md section 1).
 
-QP: OSQP, set up once with tight tolerances and polishing (:func:`solve_qp`).
+QP: OSQP, set up once with tight tolerances and polishing (:func:`solve_qp`). HiGHS's QP
+solver is not used: in highspy 1.15 it reports "unbounded" on some bounded convex QPs with a
+semidefinite Hessian (reproduced here; HiGHS issue #1363 describes the same symptom).
 
 MIP and LP: HiGHS through ``highspy``'s array API (``HighsLp`` + ``passModel``), with
 ``mip_rel_gap = 0`` and an absolute gap below the value granularity, one thread and a fixed

@@ -1,23 +1,15 @@
-"""Command-line interface: parse, call the library, render, map errors to exit codes.
-
-Exit codes: 0 success; 1 a check failed or a solver could not prove its answer; 2 bad input
-(one line on stderr naming the problem, nothing written).
-"""
+"""``pivotal auction``: run, compare, audit and generate combinatorial auctions."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -32,25 +24,12 @@ from pivotal.auctions import (
 from pivotal.auctions.cats import write_cats
 from pivotal.auctions.clarke import ProgressCallback
 from pivotal.auctions.generators import generate_auction
+from pivotal.cli.common import JsonOpt, OutputOpt, emit_json, err, handle_errors, num, out
 from pivotal.engine import engine_from_spec
-from pivotal.errors import InputError, PivotalError
-from pivotal.fileio import write_text_atomic
+from pivotal.errors import InputError
 from pivotal.solvers import SolverOptions
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-app = typer.Typer(
-    help="pivotal: truthful, efficient and private allocation (VCG mechanisms).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 auction_app = typer.Typer(help="Combinatorial auctions with XOR bundle bids.", no_args_is_help=True)
-app.add_typer(auction_app, name="auction")
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 
 class PaymentsOption(StrEnum):
@@ -69,36 +48,6 @@ class DistributionOption(StrEnum):
     regions = "regions"
 
 
-def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn pivotal errors into one line on stderr and an exit code (2 for bad input)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except InputError as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except PivotalError as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-def emit_json(doc: dict[str, Any], output: Path | None) -> None:
-    """Write a JSON document to ``output`` (atomically) or to stdout."""
-    text = json.dumps(doc, indent=2, allow_nan=False)
-    if output is not None:
-        write_text_atomic(output, text + "\n")
-    else:
-        sys.stdout.write(text + "\n")
-
-
-def _num(x: float) -> str:
-    return f"{x:,.6g}" if abs(x) < 1e15 else f"{x:.6e}"
-
-
 def _parse_order(order: str | None) -> list[str] | None:
     return None if order is None else [s.strip() for s in order.split(",") if s.strip()]
 
@@ -112,12 +61,8 @@ def _solver_options(time_limit: float | None) -> SolverOptions:
 FileArg = Annotated[
     Path, typer.Argument(help="Auction file: .json (bids or valuations), .csv, CATS .txt")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 OrderOpt = Annotated[
     str | None, typer.Option("--order", help="Sale order of the sequential auction, e.g. A,B,C.")
-]
-OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write the JSON document to this file.")
 ]
 TimeLimitOpt = Annotated[
     float | None, typer.Option("--time-limit", help="Seconds per MIP solve (default: none).")
@@ -169,9 +114,9 @@ def _outcome_table(auction: Auction, title: str, doc: dict[str, Any]) -> Table:
         table.add_row(
             bidder,
             "{" + ", ".join(items) + "}" if items else "-",
-            _num(doc["values"][bidder]),
-            _num(doc["payments"][bidder]),
-            _num(doc["utilities"][bidder]),
+            num(doc["values"][bidder]),
+            num(doc["payments"][bidder]),
+            num(doc["utilities"][bidder]),
         )
     return table
 
@@ -212,7 +157,7 @@ def auction_run(
         return
     out.print(_outcome_table(auction, f"{outcome.provenance.mechanism.upper()} outcome", doc))
     out.print(
-        f"welfare {_num(outcome.welfare)}   revenue {_num(outcome.revenue)}   "
+        f"welfare {num(outcome.welfare)}   revenue {num(outcome.revenue)}   "
         f"solves {outcome.provenance.n_solves}   "
         f"{'exact' if outcome.exact else 'APPROXIMATE (time limit reached)'}"
     )
@@ -253,15 +198,15 @@ def auction_compare(
         table.add_row(
             bidder,
             "{" + ", ".join(v_items) + "}" if v_items else "-",
-            _num(vcg_outcome.payments[bidder]),
+            num(vcg_outcome.payments[bidder]),
             "{" + ", ".join(s_items) + "}" if s_items else "-",
-            _num(seq.payments[bidder]),
+            num(seq.payments[bidder]),
         )
     table.add_section()
-    table.add_row("welfare", _num(vcg_outcome.welfare), "", _num(seq.welfare), "")
-    table.add_row("revenue", "", _num(vcg_outcome.revenue), "", _num(seq.revenue))
+    table.add_row("welfare", num(vcg_outcome.welfare), "", num(seq.welfare), "")
+    table.add_row("revenue", "", num(vcg_outcome.revenue), "", num(seq.revenue))
     out.print(table)
-    out.print(f"efficiency loss of the sequential auction: {_num(loss)} ({rel:.1%} of welfare)")
+    out.print(f"efficiency loss of the sequential auction: {num(loss)} ({rel:.1%} of welfare)")
 
 
 @auction_app.command("audit")
@@ -321,9 +266,9 @@ def auction_audit(
         for m in report.misreports:
             table.add_row(
                 m.bidder,
-                _num(m.truthful_utility),
-                _num(m.best_utility),
-                _num(m.gain),
+                num(m.truthful_utility),
+                num(m.best_utility),
+                num(m.gain),
                 m.best_deviation,
                 str(m.n_deviations),
             )
@@ -332,8 +277,8 @@ def auction_audit(
         members = ", ".join(core.coalition.bidders) or "none"
         out.print(
             f"core: {'in the core' if core.in_core else 'NOT in the core'}; most blocking "
-            f"coalition {{{members}}} offers {_num(core.coalition.offer)} "
-            f"(welfare {_num(core.coalition.value)}) against revenue {_num(core.coalition.revenue)}"
+            f"coalition {{{members}}} offers {num(core.coalition.offer)} "
+            f"(welfare {num(core.coalition.value)}) against revenue {num(core.coalition.revenue)}"
         )
     if not report.passed:
         raise typer.Exit(1)
@@ -360,8 +305,3 @@ def auction_generate(
         f"wrote {output}: {len(auction.items)} goods, {len(auction.bids)} bids, "
         f"{len(auction.bidders)} bidders"
     )
-
-
-def main() -> None:
-    """Console entry point."""
-    app()

@@ -1,0 +1,29 @@
+"""Command-line interface: parse, call the library, render, map errors to exit codes.
+
+Exit codes: 0 success; 1 a check failed or a solver could not prove its answer; 2 bad input
+(one line on stderr naming the problem, nothing written). Only this package prints.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from pivotal.cli.auction import auction_app
+from pivotal.cli.market import market_app
+
+app = typer.Typer(
+    help="pivotal: truthful, efficient and private allocation (VCG mechanisms).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(auction_app, name="auction")
+app.add_typer(market_app, name="market")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,187 @@
+"""VCG (Clarke pivot) transfers in a procurement market.
+
+With optimal welfare ``W*`` and ``W*_{-k}`` the optimum without agent ``k``:
+
+- producer ``k`` *receives* ``t_k = c_k(y_k) + (W* - W*_{-k})``: its reported cost plus its
+  marginal contribution;
+- buyer ``h`` *pays* ``b_h(x_h) - (W* - W*_{-h})``, i.e. receives ``t_h = -(b_h(x_h) - (W* -
+  W*_{-h}))``.
+
+Transfers are signed from the agent's side: positive = the mechanism pays the agent. Every
+agent's utility is its marginal contribution ``W* - W*_{-k} >= 0``. The *budget* ``sum t`` is a
+deficit in general (Myerson-Satterthwaite); the mechanism's net revenue is ``-budget <= 0``.
+Next to it, the uniform-price market at ``p*`` (producers receive ``p* * y``, buyers pay
+``p* * x``) balances its budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pivotal.markets.aggregate import AggregateMarket, solve_all
+from pivotal.markets.clearing import Clearing, clear_generic
+from pivotal.markets.curves import Role
+from pivotal.markets.market import Market
+from pivotal.results import Provenance, Tolerances, package_version
+
+
+@dataclass(frozen=True)
+class UniformPrice:
+    """The uniform-price market at ``p*``: payments, each agent's profit, balanced budget."""
+
+    price: float
+    payments: Mapping[str, float]
+    profits: Mapping[str, float]
+    revenue: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dictionary."""
+        return {
+            "price": self.price,
+            "transfers": dict(self.payments),
+            "profits": dict(self.profits),
+            "budget": -self.revenue,
+        }
+
+
+@dataclass(frozen=True)
+class MarketOutcome:
+    """VCG outcome of a procurement market, with the uniform-price comparison.
+
+    Attributes
+    ----------
+    price:
+        Clearing price ``p*`` (multiplier of supply = demand).
+    welfare:
+        ``W* = sum b(x) - sum c(y)``.
+    quantities:
+        ``{name: q}`` (supplied by producers, bought by buyers).
+    values:
+        Reported cost (producers) or benefit (buyers) of each agent's quantity.
+    marginal_contributions:
+        ``W* - W*_{-k}`` per agent.
+    transfers:
+        Positive = paid to the agent.
+    utilities:
+        ``t - c(y)`` for producers, ``b(x) + t`` for buyers (= marginal contribution).
+    budget:
+        ``sum of transfers`` (a deficit when positive).
+    uniform_price:
+        The market at ``p*`` for comparison.
+    """
+
+    price: float
+    welfare: float
+    traded: float
+    quantities: Mapping[str, float]
+    values: Mapping[str, float]
+    marginal_contributions: Mapping[str, float]
+    transfers: Mapping[str, float]
+    utilities: Mapping[str, float]
+    budget: float
+    uniform_price: UniformPrice
+    roles: Mapping[str, Role]
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dictionary (the CLI's ``--json`` document)."""
+        return {
+            "mechanism": "vcg",
+            "price": self.price,
+            "welfare": self.welfare,
+            "traded": self.traded,
+            "quantities": dict(self.quantities),
+            "values": dict(self.values),
+            "roles": {k: r.value for k, r in self.roles.items()},
+            "marginal_contributions": dict(self.marginal_contributions),
+            "transfers": dict(self.transfers),
+            "utilities": dict(self.utilities),
+            "budget": self.budget,
+            "net_revenue": -self.budget,
+            "uniform_price": self.uniform_price.to_dict(),
+            "provenance": self.provenance.to_dict(),
+        }
+
+
+def welfare_without_each(market: Market) -> tuple[Clearing, dict[str, float]]:
+    """The optimum and ``W*_{-k}`` for every agent (``O(n log n)`` for closed-form curves)."""
+    agents = market.agents
+    if market.closed_form:
+        solution = solve_all(AggregateMarket(agents))
+        main = Clearing(
+            solution.price,
+            {a.name: float(q) for a, q in zip(agents, solution.quantities, strict=True)},
+            solution.traded,
+            solution.welfare,
+        )
+        return main, {
+            a.name: float(w) for a, w in zip(agents, solution.welfare_without, strict=True)
+        }
+    main = clear_generic(agents)
+    return main, {a.name: clear_generic(market.without(a.name)).welfare for a in agents}
+
+
+def uniform_price_market(market: Market, clearing: Clearing) -> UniformPrice:
+    """Payments and profits when every unit trades at ``p*``."""
+    p = clearing.price
+    payments: dict[str, float] = {}
+    profits: dict[str, float] = {}
+    for agent in market.agents:
+        q = clearing.quantities[agent.name]
+        value = agent.curve.value(q)
+        if agent.role is Role.PRODUCER:
+            payments[agent.name] = p * q
+            profits[agent.name] = p * q - value
+        else:
+            payments[agent.name] = -p * q
+            profits[agent.name] = value - p * q
+    return UniformPrice(p, payments, profits, -float(sum(payments.values())))
+
+
+def vcg_market(market: Market, *, tolerances: Tolerances | None = None) -> MarketOutcome:
+    """Run the VCG procurement mechanism and the uniform-price comparison."""
+    start = time.perf_counter()
+    main, w_minus = welfare_without_each(market)
+    values: dict[str, float] = {}
+    contributions: dict[str, float] = {}
+    transfers: dict[str, float] = {}
+    utilities: dict[str, float] = {}
+    for agent in market.agents:
+        q = main.quantities[agent.name]
+        value = agent.curve.value(q)
+        gain = main.welfare - w_minus[agent.name]
+        values[agent.name] = value
+        contributions[agent.name] = gain
+        if agent.role is Role.PRODUCER:
+            transfers[agent.name] = value + gain
+            utilities[agent.name] = transfers[agent.name] - value
+        else:
+            transfers[agent.name] = -(value - gain)
+            utilities[agent.name] = value + transfers[agent.name]
+    provenance = Provenance(
+        mechanism="vcg-procurement",
+        input_sha256=market.sha256 if market.closed_form else "",
+        solver="closed-form" if market.closed_form else "bisection",
+        solver_version=f"numpy {package_version('numpy')}",
+        tolerances=tolerances or Tolerances(),
+        parameters={"agents": len(market.agents)},
+        seconds=time.perf_counter() - start,
+        n_solves=len(market.agents) + 1,
+    )
+    return MarketOutcome(
+        price=main.price,
+        welfare=main.welfare,
+        traded=main.traded,
+        quantities=main.quantities,
+        values=values,
+        marginal_contributions=contributions,
+        transfers=transfers,
+        utilities=utilities,
+        budget=float(sum(transfers.values())),
+        uniform_price=uniform_price_market(market, main),
+        roles={a.name: a.role for a in market.agents},
+        provenance=provenance,
+    )
