@@ -179,7 +179,8 @@ def _describe(err: ValidationError) -> str:
     kind = first["type"]
     if kind == "union_tag_invalid":
         msg = (
-            f"unknown curve kind {first.get('input')!r}; use linear, quadratic or piecewise_linear"
+            f"unknown curve kind '{first.get('ctx', {}).get('tag')}'; use linear, quadratic or "
+            "piecewise_linear"
         )
     elif kind == "union_tag_not_found":
         msg = "the curve needs a 'kind' (linear, quadratic or piecewise_linear)"
