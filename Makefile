@@ -21,6 +21,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/pivotal auction run examples/seed_vcg_3x4.json
 	$(BIN)/pivotal auction compare examples/seed_vcg_3x4.json --order A,B,C
+	$(BIN)/pivotal market run examples/market_seed.json
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
