@@ -346,3 +346,53 @@ def solve_qp(model: QuadraticModel, options: QpOptions | None = None) -> Quadrat
         time.perf_counter() - began,
         int(result.info.iter),
     )
+
+
+class QuadraticSession:
+    """An OSQP problem set up once and re-solved after updates (an ADMM inner loop).
+
+    ``update_q`` changes the linear term, ``update_p_values`` the values of ``P``'s stored
+    entries (same sparsity); OSQP warm-starts each solve from the previous solution.
+    """
+
+    def __init__(self, model: QuadraticModel, options: QpOptions | None = None) -> None:
+        import osqp
+
+        opts = options or QpOptions()
+        self._p_upper = sp.csc_matrix(sp.triu(model.p_matrix))
+        self._solver = osqp.OSQP()
+        settings: dict[str, object] = {
+            "verbose": False,
+            "eps_abs": opts.eps_abs,
+            "eps_rel": opts.eps_rel,
+            "max_iter": opts.max_iter,
+            "polishing": opts.polish,
+            "warm_starting": True,
+        }
+        with _quiet_stdout():
+            self._solver.setup(
+                self._p_upper,
+                np.asarray(model.q, dtype=np.float64),
+                sp.csc_matrix(model.a_matrix),
+                np.asarray(model.lower, dtype=np.float64),
+                np.asarray(model.upper, dtype=np.float64),
+                **settings,
+            )
+
+    def update_q(self, q: FloatArray) -> None:
+        """Replace the linear term."""
+        self._solver.update(q=np.asarray(q, dtype=np.float64))
+
+    def update_p_values(self, values: FloatArray) -> None:
+        """Replace the values of ``P``'s stored upper-triangular entries (same sparsity)."""
+        with _quiet_stdout():
+            self._solver.update(Px=np.asarray(values, dtype=np.float64))
+
+    def solve(self, *, what: str) -> FloatArray:
+        """Solve; raise :class:`SolverError` unless OSQP reports "solved"."""
+        with _quiet_stdout():
+            result = self._solver.solve(raise_error=False)
+        status = str(result.info.status).lower()
+        if status != "solved":
+            raise SolverError(f"OSQP could not solve {what}: status '{status}'", status=status)
+        return np.asarray(result.x, dtype=np.float64)

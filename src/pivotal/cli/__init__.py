@@ -10,6 +10,7 @@ import typer
 
 from pivotal.cli.auction import auction_app
 from pivotal.cli.market import market_app
+from pivotal.cli.negotiate import negotiate_app
 
 app = typer.Typer(
     help="pivotal: truthful, efficient and private allocation (VCG mechanisms).",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(auction_app, name="auction")
 app.add_typer(market_app, name="market")
+app.add_typer(negotiate_app, name="negotiate")
 
 
 def main() -> None:

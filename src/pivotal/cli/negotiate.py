@@ -1,0 +1,141 @@
+"""``pivotal negotiate``: consensus planning between a retailer and its vendors, with VCG."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from pivotal.cli.common import JsonOpt, OutputOpt, emit_json, err, handle_errors, num, out
+from pivotal.errors import ConvergenceError, InputError
+from pivotal.fileio import write_text_atomic
+from pivotal.negotiation.admm import AdmmSettings
+from pivotal.negotiation.coordinator import RoundRecord
+from pivotal.negotiation.scenario import built_in, generate_scenario, load_scenario
+from pivotal.negotiation.simulation import simulate
+
+negotiate_app = typer.Typer(
+    help="Private retailer-vendor negotiation: consensus ADMM with VCG transfers.",
+    no_args_is_help=True,
+)
+
+
+def _status(record: RoundRecord | None, rounds: int) -> Table:
+    table = Table(title="consensus planning (joint run)")
+    for col in ("round", "primal residual", "tolerance", "dual residual", "tolerance", "rho"):
+        table.add_column(col, justify="right")
+    if record is not None:
+        table.add_row(
+            str(rounds),
+            f"{record.primal_residual:.3g}",
+            f"{record.eps_primal:.3g}",
+            f"{record.dual_residual:.3g}",
+            f"{record.eps_dual:.3g}",
+            f"{record.rho:.3g}",
+        )
+    return table
+
+
+@negotiate_app.command("run")
+@handle_errors
+def negotiate_run(
+    file: Annotated[Path | None, typer.Argument(help="Scenario file (.json).")] = None,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="A built-in scenario: truck-example.")
+    ] = None,
+    json_out: JsonOpt = False,
+    output: OutputOpt = None,
+    activity_fee: Annotated[
+        float, typer.Option("--activity-fee", help="Lump sum each vendor pays the retailer.")
+    ] = 0.0,
+    max_rounds: Annotated[int, typer.Option("--max-rounds", help="Rounds per protocol run.")] = 500,
+    eps: Annotated[
+        float, typer.Option("--eps", help="eps_abs = eps_rel of the stopping rule.")
+    ] = 1e-6,
+    check: Annotated[
+        bool,
+        typer.Option("--check/--no-check", help="Compare with the centralized LP (simulation)."),
+    ] = True,
+) -> None:
+    """Negotiate a scenario in-process and print the plan, costs, transfers and gains."""
+    if (file is None) == (scenario is None):
+        raise InputError("give either a scenario FILE or --scenario NAME (not both)")
+    if not np.isfinite(activity_fee) or activity_fee < 0:
+        raise InputError(f"--activity-fee must be a finite number >= 0, got {activity_fee}")
+    sc = built_in(scenario) if scenario is not None else load_scenario(file)  # type: ignore[arg-type]
+    settings = AdmmSettings(max_rounds=max_rounds, eps_abs=eps, eps_rel=eps)
+    live_enabled = err.is_terminal and not json_out
+    live = Live(_status(None, 0), console=err, transient=True) if live_enabled else None
+    with live if live is not None else contextlib.nullcontext():
+
+        def on_round(record: RoundRecord) -> None:
+            if live is not None:
+                live.update(_status(record, record.round + 1))
+
+        try:
+            sim = simulate(sc, settings, activity_fee=activity_fee, check=check, on_round=on_round)
+        except ConvergenceError as exc:
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(3) from None
+    doc = sim.to_dict()
+    if json_out or output is not None:
+        emit_json(doc, output)
+        if not json_out:
+            out.print(f"wrote {output}")
+        return
+    o = sim.outcome
+    table = Table(title=f"{sc.name}: joint plan after {o.rounds} rounds")
+    for col in ("party", "cost (status quo)", "cost (joint)", "transfer", "gain", "gain w/o fee"):
+        table.add_column(col, justify="left" if col == "party" else "right")
+    for party in o.parties:
+        table.add_row(
+            party,
+            num(o.costs[party]["status_quo"]),
+            num(o.costs[party]["joint"]),
+            num(o.transfers[party]),
+            num(o.gains[party]),
+            num(o.gains_without_fee[party]),
+        )
+    out.print(table)
+    saving = o.status_quo_cost - o.total_cost
+    line = f"total cost {num(o.status_quo_cost)} -> {num(o.total_cost)} (saving {num(saving)})"
+    if sim.centralized is not None:
+        line += (
+            f"; centralized optimum {num(sim.centralized.total_cost)}, relative gap "
+            f"{sim.centralized.relative_gap:.1e}"
+        )
+    out.print(line)
+    for block, flat in zip(sim.blocks, o.plan, strict=True):
+        arr = block.as_array(flat)
+        moved = [
+            f"{p}->{s}: {num(float(arr[k, f].sum()))}"
+            for k, p in enumerate(block.products)
+            for f, s in enumerate(block.sites)
+            if arr[k, f].sum() > 1e-6
+        ]
+        out.print(
+            f"{block.owner} ships " + ", ".join(moved[:12]) + (" ..." if len(moved) > 12 else "")
+        )
+
+
+@negotiate_app.command("generate")
+@handle_errors
+def negotiate_generate(
+    products: Annotated[int, typer.Option("--products")] = 4,
+    sites: Annotated[int, typer.Option("--sites")] = 3,
+    regions: Annotated[int, typer.Option("--regions")] = 3,
+    weeks: Annotated[int, typer.Option("--weeks")] = 2,
+    vendors: Annotated[int, typer.Option("--vendors")] = 2,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("scenario.json"),
+) -> None:
+    """Generate a random scenario on the bundled US metros."""
+    sc = generate_scenario(products, sites, regions, weeks, vendors, np.random.default_rng(seed))
+    write_text_atomic(output, json.dumps(sc.to_dict(), indent=2) + "\n")
+    out.print(f"wrote {output}: {sc.name}")

@@ -1,0 +1,153 @@
+"""Agents: each party's best-response oracle, the only way its costs reach the protocol.
+
+A :class:`Party` answers two questions and nothing else:
+
+- ``best_response(z, prices, rho)``: ``argmin_x C(x) + prices'x + (rho/2)||x - z||^2`` over its
+  own copy ``x`` of the plan blocks it cares about (consensus ADMM's local step);
+- ``cost_at(plan)``: the scalar ``C(plan)`` at a named plan, asked after convergence for the
+  transfers.
+
+:class:`LpParty` holds a private :class:`~pivotal.negotiation.cost_models.PlanCostModel`. Its
+local problem is a QP in the LP's variables ``y = [x; internal]``: ``min c'y + prices'x +
+(rho/2)||x - z||^2`` s.t. the LP's constraints, solved by OSQP through :mod:`pivotal.solvers`,
+set up once and updated each round (``q`` every round, ``P`` only when ``rho`` changes; OSQP
+warm-starts from the previous answer). Costs are LP values from HiGHS.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from pivotal.errors import SolverError
+from pivotal.negotiation.cost_models import PlanCostModel
+from pivotal.solvers import (
+    LinearModel,
+    QpOptions,
+    QuadraticModel,
+    QuadraticSession,
+    require_optimal,
+    solve_linear,
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class Party(Protocol):
+    """A negotiating party as the coordinator sees it."""
+
+    name: str
+
+    def best_response(self, z: FloatArray, prices: FloatArray, rho: float) -> FloatArray:
+        """The party's local ADMM step."""
+        ...
+
+    def cost_at(self, plan: FloatArray) -> float:
+        """The party's cost of a plan (a scalar)."""
+        ...
+
+
+class LpParty:
+    """A party whose private cost is an LP value function.
+
+    Parameters
+    ----------
+    name:
+        The party's public name.
+    model:
+        Its private cost model (never leaves this object).
+    qp_options:
+        OSQP settings of the local step.
+    """
+
+    def __init__(
+        self, name: str, model: PlanCostModel, qp_options: QpOptions | None = None
+    ) -> None:
+        self.name = name
+        self._model = model
+        self._qp_options = qp_options or QpOptions(eps_abs=1e-7, eps_rel=1e-7, max_iter=100_000)
+        self._session: QuadraticSession | None = None
+        self._rho: float | None = None
+
+    @property
+    def dimension(self) -> int:
+        """Length of the party's plan copy."""
+        return self._model.n_plan
+
+    def _quadratic(self, rho: float, linear: FloatArray) -> QuadraticModel:
+        m = self._model
+        n = m.n_vars
+        idx = np.arange(m.n_plan)
+        p = sp.csc_matrix((np.full(m.n_plan, rho), (idx, idx)), shape=(n, n))
+        a = sp.vstack([m.a_matrix, sp.identity(n, format="csr")]).tocsc()
+        return QuadraticModel(
+            p_matrix=p,
+            q=linear,
+            a_matrix=a,
+            lower=np.concatenate([m.row_lower, m.y_lower]),
+            upper=np.concatenate([m.row_upper, m.y_upper]),
+        )
+
+    def best_response(self, z: FloatArray, prices: FloatArray, rho: float) -> FloatArray:
+        """``argmin C(x) + prices'x + (rho/2)||x - z||^2`` (OSQP, warm-started)."""
+        m = self._model
+        linear = m.c.copy()
+        linear[: m.n_plan] += prices - rho * z
+        if self._session is None:
+            self._session = QuadraticSession(self._quadratic(rho, linear), self._qp_options)
+        else:
+            if rho != self._rho:
+                self._session.update_p_values(np.full(m.n_plan, rho))
+            self._session.update_q(linear)
+        self._rho = rho
+        x = self._session.solve(what=f"{self.name}'s best response")
+        return np.maximum(x[: m.n_plan], 0.0)
+
+    def _lp(self, lower: FloatArray, upper: FloatArray) -> tuple[float, FloatArray]:
+        m = self._model
+        y_lower, y_upper = m.y_lower.copy(), m.y_upper.copy()
+        y_lower[: m.n_plan] = lower
+        y_upper[: m.n_plan] = upper
+        model = LinearModel(
+            c=m.c,
+            a_matrix=sp.csc_matrix(m.a_matrix),
+            row_lower=m.row_lower,
+            row_upper=m.row_upper,
+            col_lower=y_lower,
+            col_upper=y_upper,
+            integrality=np.zeros(m.n_vars, dtype=np.bool_),
+            maximize=False,
+        )
+        solution = require_optimal(solve_linear(model), what=f"{self.name}'s cost LP")
+        if solution.x is None or solution.objective is None:
+            raise SolverError(f"{self.name}'s cost LP returned no solution")
+        return solution.objective, solution.x[: m.n_plan]
+
+    def cost_at(self, plan: FloatArray) -> float:
+        """``C(plan)`` (negative entries from rounding are read as 0)."""
+        x = np.maximum(np.asarray(plan, dtype=np.float64), 0.0)
+        return self._lp(x, x)[0]
+
+    def preferred_plan(self) -> FloatArray:
+        """``argmin_x C(x)`` over ``x >= 0``: the plan this party would choose alone."""
+        m = self._model
+        return self._lp(np.zeros(m.n_plan), np.full(m.n_plan, np.inf))[1]
+
+
+class FixedPlanParty:
+    """A stand-in that always answers one plan (a party held at its status-quo plan)."""
+
+    def __init__(self, name: str, plan: FloatArray) -> None:
+        self.name = name
+        self.plan = np.asarray(plan, dtype=np.float64).copy()
+
+    def best_response(self, z: FloatArray, prices: FloatArray, rho: float) -> FloatArray:
+        """The fixed plan, whatever the prices."""
+        return self.plan.copy()
+
+    def cost_at(self, plan: FloatArray) -> float:
+        """Not a party with costs: 0."""
+        return 0.0

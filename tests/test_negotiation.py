@@ -1,0 +1,321 @@
+"""Consensus planning with VCG transfers: the truck example by hand, generated scenarios against
+the centralized LP, truthfulness through the whole protocol, privacy of the messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pivotal.cli import app
+from pivotal.errors import ConvergenceError, InputError
+from pivotal.negotiation.admm import AdmmSettings
+from pivotal.negotiation.agents import LpParty
+from pivotal.negotiation.coordinator import Coordinator, PartyView
+from pivotal.negotiation.cost_models import plan_blocks, scenario_models
+from pivotal.negotiation.geography import road_miles
+from pivotal.negotiation.protocol import MessageLog
+from pivotal.negotiation.scenario import (
+    Scenario,
+    generate_scenario,
+    scenario_from_document,
+    truck_example,
+)
+from pivotal.negotiation.simulation import build_parties, simulate, split_blocks
+from pivotal.negotiation.transfers import negotiate
+
+runner = CliRunner()
+
+
+def test_truck_example_by_hand() -> None:
+    # Trucks carry 10,000 cases at USD 2.25 a mile; road miles = 1.2 x great circle.
+    # Status quo (JIT): the retailer orders 5,000 cases into Phoenix (local delivery 0.25 a case)
+    # and the vendor sends dedicated trucks Cincinnati -> Phoenix at 2.25 * miles / 10,000 a case
+    # on top of production (2 a case). Jointly the vendor fills the Dallas truck's 5,000 cases of
+    # spare room (0.01 a case) and the retailer moves them on Dallas -> Phoenix at
+    # 0.000225 * miles + 0.25 a case.
+    cin_phx, dal_phx = road_miles("Cincinnati", "Phoenix"), road_miles("Dallas", "Phoenix")
+    c_r_sq = 5000 * 0.25
+    c_v_sq = 5000 * (2.0 + 2.25 * cin_phx / 10000)
+    c_r_joint = 5000 * (0.25 + 0.000225 * dal_phx)
+    c_v_joint = 5000 * (2.0 + 0.01)
+    sim = simulate(truck_example())
+    o = sim.outcome
+    assert o.converged
+    dal = sim.blocks[0].sites.index("DAL")
+    plan = sim.blocks[0].as_array(o.plan[0])
+    assert plan[0, dal, 0] == pytest.approx(5000, abs=0.5)  # ships via Dallas
+    assert o.costs["retailer"]["status_quo"] == pytest.approx(c_r_sq, rel=1e-9)
+    assert o.costs["vendor"]["status_quo"] == pytest.approx(c_v_sq, rel=1e-9)
+    assert o.costs["retailer"]["joint"] == pytest.approx(c_r_joint, abs=1.0)
+    assert o.costs["vendor"]["joint"] == pytest.approx(c_v_joint, abs=1.0)
+    assert o.total_cost < o.status_quo_cost - 800  # total cost falls
+    # the vendor compensates the retailer exactly its extra cost; the retailer's gain is 0
+    assert o.transfers["retailer"] == pytest.approx(
+        o.costs["retailer"]["joint"] - o.costs["retailer"]["status_quo"], abs=1e-9
+    )
+    assert o.gains["retailer"] == pytest.approx(0.0, abs=1e-9)
+    # and keeps the whole saving
+    saving = (c_r_sq + c_v_sq) - (c_r_joint + c_v_joint)
+    assert o.gains["vendor"] == pytest.approx(saving, abs=1.0)
+    assert sim.centralized is not None and abs(sim.centralized.relative_gap) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("size", "seed"),
+    [((4, 3, 3, 2, 2), 1), ((6, 4, 4, 3, 3), 3), ((3, 2, 2, 2, 1), 4)],
+    ids=["k4f3-2vendors", "k6f4t3-3vendors", "k3f2-1vendor"],
+)
+def test_generated_scenarios_match_centralized(size: tuple[int, ...], seed: int) -> None:
+    scenario = generate_scenario(*size, np.random.default_rng(seed))
+    sim = simulate(scenario)
+    o, check = sim.outcome, sim.centralized
+    assert o.converged and check is not None
+    assert abs(check.relative_gap) <= 1e-4
+    for party, transfer in o.transfers.items():
+        expected = check.transfers[party]
+        assert abs(transfer - expected) <= max(1.0, 1e-3 * abs(expected)), party
+    # VCG: every vendor weakly gains against the status quo without a fee
+    for vendor in scenario.vendors:
+        assert o.gains[vendor.name] >= -1.0
+
+
+def test_activity_fee_moves_money_to_the_retailer() -> None:
+    scenario = generate_scenario(4, 3, 3, 2, 2, np.random.default_rng(1))
+    base = simulate(scenario, check=False).outcome
+    fee = simulate(scenario, activity_fee=50.0, check=False).outcome
+    assert fee.gains["retailer"] == pytest.approx(base.gains["retailer"] + 100.0, abs=1.0)
+    for vendor in ("vendor1", "vendor2"):
+        assert fee.gains[vendor] == pytest.approx(base.gains[vendor] - 50.0, abs=1.0)
+        assert fee.gains_without_fee[vendor] == pytest.approx(base.gains[vendor], abs=1.0)
+
+
+def _misreport(scenario: Scenario, **changes: float) -> Scenario:
+    doc = scenario.to_dict()
+    vendor = doc["vendors"][0]
+    scale = changes.get("cost_scale", 1.0)
+    for factory in vendor["factories"]:
+        factory["production_cost"] *= scale
+    vendor["truck_cost_per_mile"] *= scale * changes.get("truck_scale", 1.0)
+    vendor["scheduled_cost_per_unit"] *= scale
+    room = changes.get("room_scale", 1.0)
+    for lane in vendor["lanes"]:
+        lane["spare_room"] = [r * room for r in lane["spare_room"]]
+    return scenario_from_document(doc)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"cost_scale": 0.7},
+        {"cost_scale": 1.3},
+        {"room_scale": 0.0},
+        {"room_scale": 2.0},
+        {"truck_scale": 0.7},
+    ],
+    ids=["costs-down", "costs-up", "room-hidden", "room-inflated", "truck-cost-understated"],
+)
+def test_vendor_misreports_never_gain_under_vcg(changes: dict[str, float]) -> None:
+    truth = truck_example()
+    true_vendor = LpParty("vendor", scenario_models(truth)["vendor"])
+    honest = simulate(truth, check=False).outcome
+    lie = simulate(_misreport(truth, **changes), check=False).outcome
+    # the vendor's true utility after transfers, against its true status-quo cost
+    true_sq = true_vendor.cost_at(honest.status_quo_plan[0])
+
+    def true_gain(outcome: object, transfers: dict[str, float]) -> float:
+        plan = outcome.plan[0]  # type: ignore[attr-defined]
+        return true_sq - true_vendor.cost_at(plan) + transfers["vendor"]
+
+    vcg_truthful = true_gain(honest, dict(honest.transfers))
+    vcg_lying = true_gain(lie, dict(lie.transfers))
+    assert vcg_lying <= vcg_truthful + 1.0
+    # side by side: the naive 50/50 split of the reported saving
+    naive_truthful = true_gain(honest, dict(honest.naive_split_transfers))
+    naive_lying = true_gain(lie, dict(lie.naive_split_transfers))
+    if changes.get("truck_scale", 1.0) < 1.0:
+        # Claiming cheaper dedicated trucks understates the vendor's own saving (its status-quo
+        # cost); the plan still goes via Dallas, and the 50/50 rule then pays the vendor half of
+        # the understatement: 0.5 * 5,000 * 0.3 * 0.43 = about 320.
+        assert naive_lying > naive_truthful + 250.0
+
+
+def test_messages_carry_only_plans_rounds_and_scalar_costs() -> None:
+    log = MessageLog()
+    scenario = generate_scenario(3, 2, 2, 2, 2, np.random.default_rng(7))
+    simulate(scenario, log=log, check=False)
+    assert log.messages
+    for message in log.messages:
+        if message["type"] == "plan":
+            assert set(message) == {"type", "party", "round", "plan"}
+            assert isinstance(message["round"], int)
+            assert all(isinstance(v, float) for v in message["plan"])
+        else:
+            assert message["type"] == "cost"
+            assert set(message) == {"type", "party", "plan", "cost"}
+            assert message["plan"] in {"status_quo", "joint"} or message["plan"].startswith(
+                "without:"
+            )
+            assert isinstance(message["cost"], float)
+
+
+def test_warm_started_early_stopped_counterfactual_gives_wrong_transfers() -> None:
+    scenario = generate_scenario(4, 3, 3, 2, 2, np.random.default_rng(1))
+    hub, vendors, blocks = build_parties(scenario)
+    sq = split_blocks(blocks, hub.preferred_plan())
+    sizes = [b.size for b in blocks]
+    exact = simulate(scenario).centralized
+    assert exact is not None
+    sloppy = negotiate(
+        hub,
+        vendors,
+        sizes,
+        sq,
+        AdmmSettings(),
+        counterfactual_settings=AdmmSettings(max_rounds=2),
+        warm_start_counterfactuals=True,
+        require_convergence=False,
+    )
+    errors = [abs(sloppy.transfers[p] - exact.transfers[p]) for p in sloppy.transfers]
+    assert max(errors) > 5.0
+    cold = negotiate(hub, vendors, sizes, sq, AdmmSettings())
+    assert max(abs(cold.transfers[p] - exact.transfers[p]) for p in cold.transfers) <= max(
+        1.0, 1e-3 * max(abs(v) for v in exact.transfers.values())
+    )
+
+
+def test_coordinator_on_a_closed_form_consensus() -> None:
+    # Two parties with C_i(x) = (x - a_i)^2 / 2 on one shared number: the consensus optimum is
+    # the mean of a_i. Best response to (z, lambda, rho): x = (a_i - lambda + rho z) / (1 + rho).
+    a = {"one": 3.0, "two": 7.0}
+    coordinator = Coordinator(
+        [1], [PartyView("one", (0,)), PartyView("two", (0,))], AdmmSettings(rho=1.0)
+    )
+    broadcasts = coordinator.start()
+    while broadcasts:
+        broadcasts = coordinator.step(
+            {
+                n: np.array([(a[n] - b.prices[0] + b.rho * b.z[0]) / (1 + b.rho)])
+                for n, b in broadcasts.items()
+            }
+        )
+    result = coordinator.result()
+    assert result.converged
+    assert result.plan[0][0] == pytest.approx(5.0, abs=1e-4)
+    assert result.history[-1].primal_residual <= result.history[-1].eps_primal
+    with pytest.raises(InputError, match="the negotiation is over"):
+        coordinator.step({"one": np.zeros(1), "two": np.zeros(1)})
+
+
+def test_coordinator_rejects_bad_responses() -> None:
+    coordinator = Coordinator([2], [PartyView("a", (0,)), PartyView("b", (0,))])
+    coordinator.start()
+    with pytest.raises(InputError, match="missing"):
+        coordinator.step({"a": np.zeros(2)})
+    with pytest.raises(InputError, match="shape"):
+        coordinator.step({"a": np.zeros(3), "b": np.zeros(2)})
+    with pytest.raises(InputError, match="finite"):
+        coordinator.step({"a": np.array([np.nan, 0.0]), "b": np.zeros(2)})
+
+
+def test_centralized_models_cover_every_party() -> None:
+    scenario = truck_example()
+    models = scenario_models(scenario)
+    assert set(models) == {"retailer", "vendor"}
+    assert models["retailer"].n_plan == plan_blocks(scenario)[0].size
+
+
+def test_not_converging_is_an_error() -> None:
+    with pytest.raises(ConvergenceError, match="did not converge in 2 rounds"):
+        simulate(truck_example(), AdmmSettings(max_rounds=2))
+
+
+def test_cli_run_json() -> None:
+    result = runner.invoke(app, ["negotiate", "run", "--scenario", "truck-example", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    for key in (
+        "plan",
+        "status_quo_plan",
+        "costs",
+        "transfers",
+        "gains",
+        "rounds",
+        "converged",
+        "centralized_cost",
+        "relative_gap",
+        "provenance",
+    ):
+        assert key in doc
+    assert doc["plan"]["vendor"]["cases"]["DAL"][0] == pytest.approx(5000, abs=0.5)
+    assert doc["gains"]["retailer"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_cli_fee_and_non_convergence() -> None:
+    fee = runner.invoke(
+        app, ["negotiate", "run", "--scenario", "truck-example", "--activity-fee", "100", "--json"]
+    )
+    assert fee.exit_code == 0
+    assert json.loads(fee.stdout)["gains"]["retailer"] == pytest.approx(100.0, abs=1e-6)
+    stuck = runner.invoke(
+        app, ["negotiate", "run", "--scenario", "truck-example", "--max-rounds", "2"]
+    )
+    assert stuck.exit_code == 3
+    assert "did not converge in 2 rounds" in stuck.stderr and "primal residual" in stuck.stderr
+
+
+def _truck_doc() -> dict[str, object]:
+    return truck_example().to_dict()
+
+
+def _bad(kind: str) -> dict[str, object]:
+    doc = json.loads(json.dumps(_truck_doc()))
+    if kind == "negative_demand":
+        doc["retailer"]["regions"][0]["demand"]["cases"] = [-5.0]
+    elif kind == "unknown_site":
+        doc["vendors"][0]["lanes"][0]["site"] = "LAX"
+    elif kind == "missing_costs":
+        del doc["vendors"][0]["units_per_truck"]
+    elif kind == "infeasible_capacity":
+        doc["vendors"][0]["factories"][0]["capacity"] = [100.0]
+    elif kind == "unknown_metro":
+        doc["retailer"]["sites"][0]["metro"] = "Atlantis"
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("negative_demand", "negative value -5.0"),
+        ("unknown_site", "unknown site 'LAX'"),
+        ("missing_costs", "units_per_truck: required field is missing"),
+        ("infeasible_capacity", "infeasible capacity: vendor 'vendor' can make 100"),
+        ("unknown_metro", "unknown metro 'Atlantis'"),
+    ],
+)
+def test_bad_scenarios_exit_2(kind: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(_bad(kind)))
+    target = tmp_path / "out.json"
+    result = runner.invoke(app, ["negotiate", "run", str(path), "-o", str(target)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not target.exists()
+
+
+def test_generate_command(tmp_path: Path) -> None:
+    target = tmp_path / "s.json"
+    args = ["negotiate", "generate", "--products", "3", "--sites", "2", "--regions", "2"]
+    result = runner.invoke(
+        app, [*args, "--weeks", "2", "--vendors", "2", "--seed", "5", "-o", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    run = runner.invoke(app, ["negotiate", "run", str(target), "--json"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["converged"] is True
+    bad = runner.invoke(app, ["negotiate", "generate", "--vendors", "9", "--products", "2"])
+    assert bad.exit_code == 2 and "cannot exceed --products" in bad.stderr
