@@ -22,6 +22,7 @@ demo: $(VENV)/.installed
 	$(BIN)/pivotal auction run examples/seed_vcg_3x4.json
 	$(BIN)/pivotal auction compare examples/seed_vcg_3x4.json --order A,B,C
 	$(BIN)/pivotal market run examples/market_seed.json
+	$(BIN)/pivotal negotiate run --scenario truck-example
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
