@@ -11,9 +11,10 @@ from pivotal.errors import (
     SolverError,
     SolveTimeLimitError,
 )
-from pivotal.results import Provenance, Tolerances
+from pivotal.results import Check, Provenance, Tolerances
 
 __all__ = [
+    "Check",
     "ConvergenceError",
     "InfeasibleError",
     "InputError",

@@ -48,6 +48,15 @@ def sha256_of(data: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One pass/fail certificate of an audit, with a human-readable detail."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
 class Provenance:
     """How a result was computed, so that anyone can recompute and check it.
 

@@ -302,21 +302,27 @@ def _quiet_stdout() -> Iterator[None]:
             os.close(saved)
 
 
-def solve_qp(model: QuadraticModel, options: QpOptions | None = None) -> QuadraticSolution:
-    """Solve a convex QP with OSQP (set up once, polished); never raises on a bad status."""
-    import osqp
-
-    opts = options or QpOptions()
-    began = time.perf_counter()
+def _osqp_settings(opts: QpOptions) -> dict[str, object]:
     settings: dict[str, object] = {
         "verbose": False,
         "eps_abs": opts.eps_abs,
         "eps_rel": opts.eps_rel,
         "max_iter": opts.max_iter,
         "polishing": opts.polish,
+        "warm_starting": True,
     }
     if opts.time_limit is not None:
         settings["time_limit"] = opts.time_limit
+    return settings
+
+
+def solve_qp(model: QuadraticModel, options: QpOptions | None = None) -> QuadraticSolution:
+    """Solve a convex QP with OSQP (set up once, polished); never raises on a bad status."""
+    import osqp
+
+    opts = options or QpOptions()
+    began = time.perf_counter()
+    settings = _osqp_settings(opts)
     solver = osqp.OSQP()
     with _quiet_stdout():
         solver.setup(
@@ -361,14 +367,7 @@ class QuadraticSession:
         opts = options or QpOptions()
         self._p_upper = sp.csc_matrix(sp.triu(model.p_matrix))
         self._solver = osqp.OSQP()
-        settings: dict[str, object] = {
-            "verbose": False,
-            "eps_abs": opts.eps_abs,
-            "eps_rel": opts.eps_rel,
-            "max_iter": opts.max_iter,
-            "polishing": opts.polish,
-            "warm_starting": True,
-        }
+        settings = _osqp_settings(opts)
         with _quiet_stdout():
             self._solver.setup(
                 self._p_upper,

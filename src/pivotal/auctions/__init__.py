@@ -1,6 +1,6 @@
 """Combinatorial auctions: XOR bids, exact winner determination, VCG and other payment rules."""
 
-from pivotal.auctions.audit import AuditReport, Check, MisreportResult, audit_auction
+from pivotal.auctions.audit import AuditReport, MisreportResult, audit_auction
 from pivotal.auctions.bids import Auction, Bid
 from pivotal.auctions.cats import auction_from_cats_text, auction_to_cats_text, write_cats
 from pivotal.auctions.clarke import vcg
@@ -16,7 +16,6 @@ __all__ = [
     "Auction",
     "AuctionOutcome",
     "Bid",
-    "Check",
     "MisreportResult",
     "PaymentRule",
     "SequentialOutcome",

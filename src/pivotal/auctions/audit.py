@@ -28,7 +28,7 @@ from pivotal.auctions.bids import Auction, format_bundle
 from pivotal.auctions.core_payments import BlockingCoalition, is_in_core
 from pivotal.auctions.outcome import AuctionOutcome
 from pivotal.auctions.payment_rules import PaymentRule, run_auction
-from pivotal.results import Tolerances
+from pivotal.results import Check, Tolerances
 from pivotal.solvers import SolverOptions
 
 ReportedBids = tuple[tuple[frozenset[str], float], ...]
@@ -36,15 +36,6 @@ Mechanism = Callable[[Auction], AuctionOutcome]
 
 SCALES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.01, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0)
 ONE_BID_SCALES = (0.0, 0.5, 0.9, 1.1, 1.5, 2.0)
-
-
-@dataclass(frozen=True)
-class Check:
-    """One pass/fail certificate with a human-readable detail."""
-
-    name: str
-    passed: bool
-    detail: str
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError
 
 from pivotal.auctions.bids import Auction, parse_bundle_label
-from pivotal.errors import InputError, InputFileError, InvalidBidError
+from pivotal.errors import InputError, InvalidBidError
+from pivotal.fileio import parse_json, read_text
 
 Number = StrictFloat
 
@@ -150,12 +150,7 @@ def load_auction(path: str | Path) -> Auction:
         If the content is readable but the bids are invalid.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"file not found: {p}", path=str(p)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot read {p}: {err}", path=str(p)) from None
+    text = read_text(p)
     suffix = p.suffix.lower()
     if suffix == ".csv":
         return auction_from_csv_text(text, source=str(p))
@@ -163,17 +158,4 @@ def load_auction(path: str | Path) -> Auction:
         from pivotal.auctions.cats import auction_from_cats_text
 
         return auction_from_cats_text(text, source=str(p))
-    try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as err:
-        raise InputFileError(
-            f"{p}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}",
-            path=str(p),
-        ) from None
-    except ValueError as err:
-        raise InputFileError(f"{p}: {err}", path=str(p)) from None
-    return auction_from_document(doc, source=str(p))
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"non-finite number {name} is not allowed")
+    return auction_from_document(parse_json(text, p), source=str(p))

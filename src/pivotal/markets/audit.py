@@ -18,19 +18,10 @@ from pivotal.markets.clarke import MarketOutcome, vcg_market
 from pivotal.markets.curves import Role
 from pivotal.markets.market import Market
 from pivotal.markets.misreports import DeviationScorer, scale, withhold
-from pivotal.results import Tolerances
+from pivotal.results import Check, Tolerances
 
 FRACTIONS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 SCALES = (0.5, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0)
-
-
-@dataclass(frozen=True)
-class Check:
-    """One pass/fail certificate."""
-
-    name: str
-    passed: bool
-    detail: str
 
 
 @dataclass(frozen=True)

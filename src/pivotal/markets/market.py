@@ -13,7 +13,6 @@ piecewise-linear curves: it defaults to the last point's quantity).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError
 
-from pivotal.errors import InputError, InputFileError, InvalidCurveError
+from pivotal.errors import InputError, InvalidCurveError
+from pivotal.fileio import read_json
 from pivotal.markets.curves import Curve, CurveKind, Role, linear, piecewise_linear, quadratic
 from pivotal.results import sha256_of
 
@@ -216,25 +216,7 @@ def market_from_document(doc: Any, *, source: str = "input") -> Market:
 def load_market(path: str | Path) -> Market:
     """Read a market from a JSON file (see the module docstring)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"file not found: {p}", path=str(p)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot read {p}: {err}", path=str(p)) from None
-    try:
-        doc = json.loads(text, parse_constant=_reject)
-    except json.JSONDecodeError as err:
-        raise InputFileError(
-            f"{p}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", path=str(p)
-        ) from None
-    except ValueError as err:
-        raise InputFileError(f"{p}: {err}", path=str(p)) from None
-    return market_from_document(doc, source=str(p))
-
-
-def _reject(name: str) -> float:
-    raise ValueError(f"non-finite number {name} is not allowed")
+    return market_from_document(read_json(p), source=str(p))
 
 
 __all__ = ["Agent", "CurveKind", "Market", "load_market", "market_from_document"]

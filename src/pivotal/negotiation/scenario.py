@@ -38,7 +38,6 @@ every plan has a finite cost; they are meant to be prohibitive.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -47,7 +46,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError
 
-from pivotal.errors import InputError, InputFileError
+from pivotal.errors import InputError
+from pivotal.fileio import read_json
 from pivotal.negotiation.geography import TRUCK_COST_PER_MILE, metro, metros
 
 
@@ -419,19 +419,7 @@ def check_capacity(scenario: Scenario) -> None:
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario from a JSON file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"file not found: {p}", path=str(p)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot read {p}: {err}", path=str(p)) from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputFileError(
-            f"{p}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", path=str(p)
-        ) from None
-    return scenario_from_document(doc, source=str(p))
+    return scenario_from_document(read_json(p), source=str(p))
 
 
 # ------------------------------------------------------------------------- built-in scenarios
