@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pivotal.auctions import Auction, solve_wdp, vcg
+from pivotal.auctions.winner_determination import greedy_completion
 from pivotal.errors import SolverError, SolveTimeLimitError
 from pivotal.solvers import LinearSolution, SolverOptions, SolveStatus, require_optimal
 
@@ -31,6 +32,9 @@ def test_time_limit_with_approximate_marks_outcome() -> None:
     allocation = solve_wdp(auction, SolverOptions(time_limit=0.01), approximate=True)
     assert not allocation.exact
     assert allocation.bound >= allocation.welfare
+    # never worse than the greedy allocation (highest bids first), whatever the machine's load
+    greedy = greedy_completion(auction, [])
+    assert allocation.welfare >= sum(auction.bids[k].value for k in greedy)
     exact = solve_wdp(auction)
     assert exact.exact and exact.welfare >= allocation.welfare
 

@@ -37,12 +37,13 @@ from pivotal.auctions.outcome import AuctionOutcome, build_outcome
 from pivotal.auctions.winner_determination import (
     Allocation,
     allocation_from_solution,
+    greedy_completion,
     solve_wdp,
     wdp_model,
 )
 from pivotal.engine import Engine, InProcessEngine
 from pivotal.results import Provenance, Tolerances, package_version
-from pivotal.solvers import SolverOptions, require_optimal, solve_linear
+from pivotal.solvers import SolverOptions, SolveStatus, require_optimal, solve_linear
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -75,7 +76,11 @@ class CounterfactualTask:
 
 @dataclass(frozen=True)
 class CounterfactualResult:
-    """Welfare without one winner and how it was proved (``"lp-bound"`` or ``"mip"``)."""
+    """Welfare without one winner and how it was found.
+
+    ``method``: ``"lp-bound"`` (proved by the LP relaxation), ``"mip"`` (a MIP solve), or
+    ``"incumbent"`` (a time limit hit with ``approximate=True``; not proven optimal).
+    """
 
     bidder: str
     welfare: float
@@ -87,22 +92,6 @@ class CounterfactualResult:
 def solve_component(task: ComponentTask) -> Allocation:
     """Engine task: the main WDP of one component."""
     return solve_wdp(task.auction, task.options, approximate=task.approximate)
-
-
-def greedy_completion(auction: Auction, chosen: list[int]) -> tuple[int, ...]:
-    """Add bids (highest value first, then by index) that fit beside ``chosen``."""
-    used = {item for k in chosen for item in auction.bids[k].bundle}
-    bidders = {auction.bids[k].bidder for k in chosen}
-    result = list(chosen)
-    order = sorted(range(len(auction.bids)), key=lambda k: (-auction.bids[k].value, k))
-    for k in order:
-        bid = auction.bids[k]
-        if k in result or bid.bidder in bidders or bid.bundle & used or bid.value <= 0:
-            continue
-        result.append(k)
-        used |= bid.bundle
-        bidders.add(bid.bidder)
-    return tuple(sorted(result))
 
 
 def solve_counterfactual(task: CounterfactualTask) -> CounterfactualResult:
@@ -128,10 +117,14 @@ def solve_counterfactual(task: CounterfactualTask) -> CounterfactualResult:
             )
     x0 = np.zeros(len(cols))
     x0[list(task.incumbent)] = 1.0
+    raw = solve_linear(model, task.options, start=x0)
+    if raw.status is SolveStatus.TIME_LIMIT and task.approximate and raw.x is None:
+        # approximate outcome requested: the incumbent is feasible, use it
+        return CounterfactualResult(
+            task.bidder, incumbent_value, False, "incumbent", time.perf_counter() - start
+        )
     solution = require_optimal(
-        solve_linear(model, task.options, start=x0),
-        what=f"the counterfactual without bidder '{task.bidder}'",
-        approximate=task.approximate,
+        raw, what=f"the counterfactual without bidder '{task.bidder}'", approximate=task.approximate
     )
     allocation = allocation_from_solution(auction, cols, solution)
     welfare = max(allocation.welfare, incumbent_value)
@@ -240,7 +233,7 @@ def vcg(
         c = part_of[k]
         exact = exact and result.exact
         n_lp += int(lp_skip)
-        n_mip += int(result.method == "mip")
+        n_mip += int(result.method in {"mip", "incumbent"})
         payments[task.bidder] = result.welfare - (part_welfare[c] - auction.bids[k].value)
     provenance = Provenance(
         mechanism="vcg",

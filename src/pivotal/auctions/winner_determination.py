@@ -118,6 +118,31 @@ def allocation_from_solution(
     return Allocation(chosen, welfare, bound, exact, solution.seconds)
 
 
+def greedy_completion(
+    auction: Auction, chosen: list[int], *, among: Collection[int] | None = None
+) -> tuple[int, ...]:
+    """Add bids (highest value first, then by index) that fit beside ``chosen``.
+
+    ``among`` restricts the candidates (all bids by default). The result is a feasible
+    allocation: a lower bound on the optimal welfare.
+    """
+    used = {item for k in chosen for item in auction.bids[k].bundle}
+    bidders = {auction.bids[k].bidder for k in chosen}
+    result = list(chosen)
+    taken = set(chosen)
+    candidates = range(len(auction.bids)) if among is None else among
+    order = sorted(candidates, key=lambda k: (-auction.bids[k].value, k))
+    for k in order:
+        bid = auction.bids[k]
+        if k in taken or bid.bidder in bidders or bid.bundle & used or bid.value <= 0:
+            continue
+        result.append(k)
+        taken.add(k)
+        used |= bid.bundle
+        bidders.add(bid.bidder)
+    return tuple(sorted(result))
+
+
 def solve_wdp(
     auction: Auction,
     options: SolverOptions | None = None,
@@ -146,6 +171,17 @@ def solve_wdp(
         On any other non-optimal solver status.
     """
     model, cols = wdp_model(auction, active)
-    solution = solve_linear(model, options)
+    sub = cols if active is not None else None
+    greedy = greedy_completion(auction, [], among=sub)
+    position = {k: j for j, k in enumerate(cols)}
+    x0 = np.zeros(len(cols))
+    x0[[position[k] for k in greedy]] = 1.0
+    solution = solve_linear(model, options, start=x0)
+    if solution.status is SolveStatus.TIME_LIMIT and approximate:
+        # the greedy allocation is always feasible: never return less than it
+        greedy_value = float(sum(auction.bids[k].value for k in greedy))
+        if solution.x is None or (solution.objective or 0.0) < greedy_value:
+            bound = solution.bound if solution.bound is not None else float("inf")
+            return Allocation(tuple(greedy), greedy_value, bound, False, solution.seconds)
     require_optimal(solution, what="winner determination", approximate=approximate)
     return allocation_from_solution(auction, cols, solution)
