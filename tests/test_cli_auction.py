@@ -148,3 +148,13 @@ def test_audit_reports_core_membership() -> None:
     result = runner.invoke(app, ["auction", "audit", SEED, "--random", "0"])
     assert result.exit_code == 0, result.output
     assert "NOT in the core" in result.stdout and "{1, 4}" in result.stdout
+
+
+def test_unwritable_output_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(
+        app, ["auction", "generate", "--goods", "5", "--bids", "8", "-o", str(blocker / "x.txt")]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1

@@ -40,6 +40,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except PivotalError as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        except OSError as exc:  # e.g. an output folder that cannot be written
+            err.print(
+                f"error: {exc.strerror or exc}: {exc.filename or ''}", markup=False, soft_wrap=True
+            )
+            raise typer.Exit(1) from None
 
     return wrapper
 
