@@ -32,13 +32,13 @@ from pivotal.negotiation.cost_models import plan_blocks, scenario_models
 from pivotal.negotiation.protocol import run_protocol
 from pivotal.negotiation.scenario import Scenario, generate_scenario, truck_example
 from pivotal.negotiation.simulation import build_parties, simulate, split_blocks
-from pivotal.negotiation.transfers import _views
+from pivotal.negotiation.transfers import party_views
 
 
 def joint_run(scenario: Scenario, settings: AdmmSettings) -> tuple[int, bool, float, float]:
     hub, vendors, blocks = build_parties(scenario)
     sq = split_blocks(blocks, hub.preferred_plan())
-    views = _views(hub.name, [v.name for v in vendors])
+    views = party_views(hub.name, [v.name for v in vendors])
     start = time.perf_counter()
     result = run_protocol(
         [hub, *vendors], views, [b.size for b in blocks], settings, initial_plan=sq

@@ -20,7 +20,7 @@ from pivotal.negotiation.centralized import solve_centralized
 from pivotal.negotiation.cost_models import Block, plan_blocks, scenario_models
 from pivotal.negotiation.protocol import MessageLog, RoundCallback
 from pivotal.negotiation.scenario import Scenario
-from pivotal.negotiation.transfers import NegotiationOutcome, _views, negotiate
+from pivotal.negotiation.transfers import NegotiationOutcome, party_views, negotiate
 from pivotal.results import sha256_of
 
 FloatArray = npt.NDArray[np.float64]
@@ -127,46 +127,25 @@ def centralized_check(scenario: Scenario, outcome: NegotiationOutcome) -> Centra
     blocks = plan_blocks(scenario)
     sizes = [b.size for b in blocks]
     names = [v.name for v in scenario.vendors]
-    views = _views(scenario.retailer.name, names)
+    views = party_views(scenario.retailer.name, names)
     joint = solve_centralized(models, views, sizes)
     transfers: dict[str, float] = {}
     total_payment = 0.0
     for b, name in enumerate(names):
         others = [v for v in views if v.name != name]
-        if len(names) == 1:
-            hub = models[scenario.retailer.name]
-            sq = np.concatenate(outcome.status_quo_plan)
-            from pivotal.negotiation.agents import LpParty
-
-            cf_cost = LpParty("check", hub).cost_at(sq)
-            payment = joint.costs[scenario.retailer.name] - cf_cost
-        else:
-            reduced = [PartyViewLike(v.name, v.blocks) for v in others]
-            cf = solve_centralized(
-                {v.name: models[v.name] for v in others},
-                [v.as_view() for v in reduced],
-                sizes,
-                fixed={b: outcome.status_quo_plan[b]},
-            )
-            payment = sum(joint.costs[v.name] for v in others) - sum(cf.costs.values())
+        # the others' best plan with this vendor held at its status-quo block (an LP)
+        cf = solve_centralized(
+            {v.name: models[v.name] for v in others},
+            others,
+            sizes,
+            fixed={b: outcome.status_quo_plan[b]},
+        )
+        payment = sum(joint.costs[v.name] for v in others) - sum(cf.costs.values())
         transfers[name] = -(payment + outcome.activity_fee)
         total_payment += payment + outcome.activity_fee
     transfers[scenario.retailer.name] = total_payment
     gap = (outcome.total_cost - joint.total_cost) / max(1.0, abs(joint.total_cost))
     return CentralizedCheck(joint.total_cost, gap, transfers, joint.plan)
-
-
-@dataclass(frozen=True)
-class PartyViewLike:
-    """A view that may drop the block of a held vendor (used by the centralized check)."""
-
-    name: str
-    blocks: tuple[int, ...]
-
-    def as_view(self) -> Any:
-        from pivotal.negotiation.coordinator import PartyView
-
-        return PartyView(self.name, self.blocks)
 
 
 def simulate(

@@ -81,7 +81,7 @@ class NegotiationOutcome:
         return float(sum(c["status_quo"] for c in self.costs.values()))
 
 
-def _views(hub: str, vendors: Sequence[str]) -> list[PartyView]:
+def party_views(hub: str, vendors: Sequence[str]) -> list[PartyView]:
     return [PartyView(hub, tuple(range(len(vendors))))] + [
         PartyView(name, (b,)) for b, name in enumerate(vendors)
     ]
@@ -140,7 +140,7 @@ def negotiate(
     cs = counterfactual_settings or s
     names = [v.name for v in vendors]
     parties: list[Party] = [hub, *vendors]
-    views = _views(hub.name, names)
+    views = party_views(hub.name, names)
     sq = [np.asarray(p, dtype=np.float64) for p in status_quo]
     joint = run_protocol(
         parties, views, block_sizes, s, initial_plan=sq, log=log, on_round=on_round
