@@ -20,7 +20,7 @@ from pivotal.negotiation.centralized import solve_centralized
 from pivotal.negotiation.cost_models import Block, plan_blocks, scenario_models
 from pivotal.negotiation.protocol import MessageLog, RoundCallback
 from pivotal.negotiation.scenario import Scenario
-from pivotal.negotiation.transfers import NegotiationOutcome, party_views, negotiate
+from pivotal.negotiation.transfers import NegotiationOutcome, negotiate, party_views
 from pivotal.results import sha256_of
 
 FloatArray = npt.NDArray[np.float64]
