@@ -9,8 +9,8 @@ For each scenario (the built-in truck example and generated ones of growing size
 
 - plain ADMM at three fixed penalties (``rho`` = 1e-4, 1e-3, 1e-2; no residual balancing, no
   over-relaxation, no Anderson acceleration), and
-- pivotal's adaptive defaults (normalized residual balancing every 5 rounds, safeguarded
-  Anderson acceleration with memory 10),
+- pivotal's adaptive defaults (normalized residual balancing every 5 rounds, over-relaxation
+  alpha = 1.3, safeguarded Anderson acceleration with memory 10),
 
 all with the same stopping rule (``eps_abs = eps_rel = 1e-6``) from the same status-quo start,
 and prints rounds (``>N`` when not converged within ``--max-rounds``), wall time, and the gap of

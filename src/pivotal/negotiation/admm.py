@@ -72,7 +72,7 @@ class AdmmSettings:
     tau_max: float = 10.0
     adapt_every: int = 5
     adapt_until: int | None = None
-    alpha: float = 1.0
+    alpha: float = 1.3
     anderson: int = 10
 
     def __post_init__(self) -> None:
