@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -82,6 +82,23 @@ class _Closing:
         self.close()
 
 
+def _collect(
+    done: Iterable[Any],
+    index_of: Callable[[Any], int],
+    n: int,
+    on_result: ResultCallback | None,
+) -> list[Any]:
+    """Results of finished futures in input order, reporting each as it completes."""
+    results: list[Any] = [None] * n
+    for future in done:
+        index = index_of(future)
+        result = future.result()
+        results[index] = result
+        if on_result is not None:
+            on_result(index, result)
+    return results
+
+
 class InProcessEngine(_Closing):
     """Runs every task in the calling process, in order."""
 
@@ -133,14 +150,7 @@ class ProcessPoolEngine(_Closing):
         futures: dict[Future[R], int] = {
             self._pool.submit(fn, item): index for index, item in enumerate(items)
         }
-        results: list[R | None] = [None] * len(items)
-        for future in as_completed(futures):
-            index = futures[future]
-            result = future.result()
-            results[index] = result
-            if on_result is not None:
-                on_result(index, result)
-        return results  # type: ignore[return-value]
+        return _collect(as_completed(futures), futures.__getitem__, len(items), on_result)
 
     def close(self) -> None:
         """Shut the pool down."""
@@ -180,14 +190,8 @@ class DaskEngine(_Closing):
             return []
         futures = self._client.map(fn, list(items), pure=False)
         position = {f.key: i for i, f in enumerate(futures)}
-        results: list[R | None] = [None] * len(items)
-        for future in dask_as_completed(futures):  # type: ignore[no-untyped-call]
-            index = position[future.key]
-            result = future.result()
-            results[index] = result
-            if on_result is not None:
-                on_result(index, result)
-        return results  # type: ignore[return-value]
+        done = dask_as_completed(futures)  # type: ignore[no-untyped-call]
+        return _collect(done, lambda f: position[f.key], len(items), on_result)
 
     def close(self) -> None:
         """Disconnect from the scheduler (the cluster keeps running)."""
