@@ -158,3 +158,10 @@ def test_unwritable_output_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_json_and_output_together_print_and_write(tmp_path: Path) -> None:
+    target = tmp_path / "result.json"
+    result = runner.invoke(app, ["auction", "run", SEED, "--json", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == json.loads(target.read_text())

@@ -24,7 +24,16 @@ from pivotal.auctions import (
 from pivotal.auctions.cats import write_cats
 from pivotal.auctions.clarke import ProgressCallback
 from pivotal.auctions.generators import generate_auction
-from pivotal.cli.common import JsonOpt, OutputOpt, emit_json, err, handle_errors, num, out
+from pivotal.cli.common import (
+    JsonOpt,
+    OutputOpt,
+    deliver_json,
+    emit_json,
+    err,
+    handle_errors,
+    num,
+    out,
+)
 from pivotal.engine import engine_from_spec
 from pivotal.errors import InputError
 from pivotal.solvers import SolverOptions
@@ -151,9 +160,7 @@ def auction_run(
     doc["comparison"] = {"sequential_second_price": sequential.to_dict()}
     doc["input"] = auction.to_dict()
     if json_out or output is not None:
-        emit_json(doc, output)
-        if not json_out:
-            out.print(f"wrote {output}")
+        deliver_json(doc, json_out, output)
         return
     out.print(_outcome_table(auction, f"{outcome.provenance.mechanism.upper()} outcome", doc))
     out.print(

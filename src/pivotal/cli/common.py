@@ -58,6 +58,16 @@ def emit_json(doc: dict[str, Any], output: Path | None) -> None:
         sys.stdout.write(text + "\n")
 
 
+def deliver_json(doc: dict[str, Any], json_out: bool, output: Path | None) -> None:
+    """``--json`` prints the document; ``-o FILE`` writes it (atomically); both do both."""
+    if output is not None:
+        emit_json(doc, output)
+    if json_out:
+        emit_json(doc, None)
+    elif output is not None:
+        out.print(f"wrote {output}")
+
+
 def num(x: float) -> str:
     """A number for tables: 6 significant digits with thousands separators."""
     return f"{x:,.6g}" if abs(x) < 1e15 else f"{x:.6e}"

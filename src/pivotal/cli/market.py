@@ -13,6 +13,7 @@ from rich.table import Table
 from pivotal.cli.common import (
     JsonOpt,
     OutputOpt,
+    deliver_json,
     emit_json,
     err,
     handle_errors,
@@ -73,9 +74,7 @@ def market_run(
     market = load_market(file)
     outcome = vcg_market(market)
     if json_out or output is not None:
-        emit_json(outcome_document(market, outcome, withholding), output)
-        if not json_out:
-            out.print(f"wrote {output}")
+        deliver_json(outcome_document(market, outcome, withholding), json_out, output)
         return
     table = Table(title=f"VCG procurement: p* = {num(outcome.price)}, traded {num(outcome.traded)}")
     for col in (

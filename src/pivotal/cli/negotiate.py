@@ -12,7 +12,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from pivotal.cli.common import JsonOpt, OutputOpt, emit_json, err, handle_errors, num, out
+from pivotal.cli.common import JsonOpt, OutputOpt, deliver_json, err, handle_errors, num, out
 from pivotal.errors import ConvergenceError, InputError
 from pivotal.fileio import write_text_atomic
 from pivotal.negotiation.admm import AdmmSettings
@@ -85,9 +85,7 @@ def negotiate_run(
             raise typer.Exit(3) from None
     doc = sim.to_dict()
     if json_out or output is not None:
-        emit_json(doc, output)
-        if not json_out:
-            out.print(f"wrote {output}")
+        deliver_json(doc, json_out, output)
         return
     o = sim.outcome
     table = Table(title=f"{sc.name}: joint plan after {o.rounds} rounds")
