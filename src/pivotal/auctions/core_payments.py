@@ -63,11 +63,6 @@ class BlockingCoalition:
     offer: float
     revenue: float
 
-    @property
-    def blocks(self) -> bool:
-        """Whether the offer exceeds the revenue (checked with the caller's tolerance)."""
-        return self.offer > self.revenue
-
 
 @dataclass(frozen=True)
 class CoreConstraint:

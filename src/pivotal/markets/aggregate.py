@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pivotal.markets.curves import Role
 from pivotal.markets.market import Agent
 
 FloatArray = npt.NDArray[np.float64]
@@ -252,8 +251,3 @@ def ration(sign: FloatArray, lo: FloatArray, hi: FloatArray) -> tuple[FloatArray
         frac = 0.0 if width <= 0 else min(max((traded - total_lo) / width, 0.0), 1.0)
         q[side] = lo[side] + frac * (hi[side] - lo[side])
     return q, float(traded)
-
-
-def is_producer(agent: Agent) -> bool:
-    """Whether the agent supplies."""
-    return agent.role is Role.PRODUCER

@@ -92,8 +92,3 @@ def clear_generic(agents: Sequence[Agent], *, rel_tol: float = 1e-14) -> Clearin
     return Clearing(
         price, {a.name: float(x) for a, x in zip(agents, q, strict=True)}, traded, welfare
     )
-
-
-def welfare_at(agents: Sequence[Agent], quantities: dict[str, float]) -> float:
-    """``sum b(x) - sum c(y)`` of an allocation (by agent name; missing agents trade 0)."""
-    return _welfare_of(agents, [quantities.get(a.name, 0.0) for a in agents])

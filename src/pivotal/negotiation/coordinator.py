@@ -136,7 +136,6 @@ class Coordinator:
         )
         self._fallback: tuple[list[FloatArray], dict[str, FloatArray]] | None = None
         self._last_plain_norm = np.inf
-        self.accelerated_rounds = 0
         self.history: list[RoundRecord] = []
         self.converged = False
         self.done = False
@@ -302,7 +301,6 @@ class Coordinator:
             return
         self._fallback = ([b.copy() for b in self.z], {k: v.copy() for k, v in self.prices.items()})
         self.z, self.prices = self._unpack(candidate)
-        self.accelerated_rounds += 1
 
     def result(self) -> AdmmResult:
         """The consensus plan and history so far."""

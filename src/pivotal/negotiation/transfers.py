@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -58,7 +57,6 @@ class NegotiationOutcome:
     counterfactuals: Mapping[str, AdmmResult]
     counterfactual_costs: Mapping[str, Mapping[str, float]]
     provenance: Provenance
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rounds(self) -> int:
