@@ -80,7 +80,6 @@ class AggregateMarket:
     """
 
     def __init__(self, agents: Sequence[Agent]) -> None:
-        self.n = len(agents)
         ts: list[float] = []
         alphas: list[float] = []
         betas: list[float] = []
@@ -91,20 +90,13 @@ class AggregateMarket:
                 alphas.append(alpha)
                 betas.append(beta)
                 owners.append(i)
-        self.sign = np.array([a.curve.sign for a in agents], dtype=np.float64)
-        self.ev_t = np.asarray(ts, dtype=np.float64)
-        self.ev_a = np.asarray(alphas, dtype=np.float64)
-        self.ev_b = np.asarray(betas, dtype=np.float64)
-        self.ev_owner = np.asarray(owners, dtype=np.int64)
-        producer_ev = self.sign[self.ev_owner] > 0 if len(owners) else np.zeros(0, dtype=bool)
-        self.supply = Side.build(
-            self.ev_t[producer_ev], self.ev_a[producer_ev], self.ev_b[producer_ev]
+        self._setup(
+            np.array([a.curve.sign for a in agents], dtype=np.float64),
+            np.asarray(ts, dtype=np.float64),
+            np.asarray(alphas, dtype=np.float64),
+            np.asarray(betas, dtype=np.float64),
+            np.asarray(owners, dtype=np.int64),
         )
-        self.demand = Side.build(
-            self.ev_t[~producer_ev], self.ev_a[~producer_ev], self.ev_b[~producer_ev]
-        )
-        prices = np.concatenate([self.supply.t, -self.demand.t])
-        self.breakpoints = np.unique(prices) if prices.size else np.zeros(1)
 
     @classmethod
     def from_arrays(
@@ -117,6 +109,18 @@ class AggregateMarket:
     ) -> AggregateMarket:
         """Build from flat event arrays (``sign`` per agent: +1 producer, -1 buyer)."""
         self = cls.__new__(cls)
+        self._setup(sign, ev_t, ev_a, ev_b, ev_owner)
+        return self
+
+    def _setup(
+        self,
+        sign: FloatArray,
+        ev_t: FloatArray,
+        ev_a: FloatArray,
+        ev_b: FloatArray,
+        ev_owner: IntArray,
+    ) -> None:
+        """Keep the per-agent events and build both sides' prefix sums and the breakpoints."""
         self.n = int(sign.shape[0])
         self.sign, self.ev_t, self.ev_a, self.ev_b, self.ev_owner = sign, ev_t, ev_a, ev_b, ev_owner
         producer_ev = sign[ev_owner] > 0
@@ -124,7 +128,6 @@ class AggregateMarket:
         self.demand = Side.build(ev_t[~producer_ev], ev_a[~producer_ev], ev_b[~producer_ev])
         prices = np.concatenate([self.supply.t, -self.demand.t])
         self.breakpoints = np.unique(prices) if prices.size else np.zeros(1)
-        return self
 
     # -- per-agent pieces -------------------------------------------------------------------
     def _own(self, exclude: IntArray, price: FloatArray, what: str) -> FloatArray:
