@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from pivotal.markets.clarke import welfare_without_each
 from pivotal.markets.clearing import Clearing, clear
 from pivotal.markets.curves import Curve, CurveKind, linear, piecewise_linear, quadratic
 from pivotal.markets.market import Market
@@ -59,15 +58,17 @@ class DeviationResult:
 
 
 class DeviationScorer:
-    """Scores misreports of one agent under both mechanisms (``W*_{-k}`` computed once)."""
+    """Scores misreports of one agent under both mechanisms.
+
+    ``W*_{-k}`` (the optimum without the agent, which no report of its own can change) is
+    computed once, by one clearing of the other agents.
+    """
 
     def __init__(self, market: Market, name: str) -> None:
         self.market = market
         self.name = name
         self.agent = market.agents[market.index[name]]
-        main, w_minus = welfare_without_each(market)
-        self.truthful = main
-        self.w_minus = w_minus[name]
+        self.w_minus = clear(market.without(name)).welfare
 
     def score(self, reported: Curve, description: str) -> DeviationResult:
         """Clear the market with ``reported`` for the agent and score it truthfully."""
