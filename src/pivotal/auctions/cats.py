@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pivotal.auctions.bids import Auction, Bid, sorted_bundle
 from pivotal.errors import InputError, InputFileError
+from pivotal.fileio import write_text_atomic
 
 
 def auction_from_cats_text(text: str, *, source: str = "input") -> Auction:
@@ -147,6 +148,4 @@ def auction_to_cats_text(auction: Auction, *, comment: str = "") -> str:
 
 def write_cats(auction: Auction, path: str | Path, *, comment: str = "") -> None:
     """Write ``auction`` to ``path`` in CATS format (atomically: nothing on failure)."""
-    from pivotal.fileio import write_text_atomic
-
     write_text_atomic(Path(path), auction_to_cats_text(auction, comment=comment))

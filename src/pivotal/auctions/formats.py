@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError
 
 from pivotal.auctions.bids import Auction, parse_bundle_label
+from pivotal.auctions.cats import auction_from_cats_text
 from pivotal.errors import InputError, InvalidBidError
 from pivotal.fileio import parse_json, read_text
 
@@ -155,7 +156,5 @@ def load_auction(path: str | Path) -> Auction:
     if suffix == ".csv":
         return auction_from_csv_text(text, source=str(p))
     if suffix == ".txt":
-        from pivotal.auctions.cats import auction_from_cats_text
-
         return auction_from_cats_text(text, source=str(p))
     return auction_from_document(parse_json(text, p), source=str(p))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -178,8 +179,6 @@ def market_generate(
     positive_int(producers, "--producers")
     positive_int(buyers, "--buyers")
     market = generate_market(producers, buyers, np.random.default_rng(seed))
-    import json
-
     write_text_atomic(output, json.dumps(market.to_dict(), indent=2) + "\n")
     n_p = sum(1 for a in market.agents if a.role is Role.PRODUCER)
     out.print(f"wrote {output}: {n_p} producers, {len(market.agents) - n_p} buyers")
