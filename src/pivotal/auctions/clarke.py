@@ -182,23 +182,21 @@ def vcg(
         chosen_per_part = [
             [p.bids[j] for j in a.winning_bids] for p, a in zip(parts, allocations, strict=True)
         ]
-        exact = all(a.exact for a in allocations)
         winning = tuple(sorted(k for ks in chosen_per_part for k in ks))
         allocation = Allocation(
             winning,
             float(sum(auction.bids[k].value for k in winning)),
             float(sum(a.bound for a in allocations)),
-            exact,
+            all(a.exact for a in allocations),
             time.perf_counter() - start,
         )
     exact = allocation.exact
     winners = allocation.winners(auction)
     part_of = {k: c for c, p in enumerate(parts) for k in p.bids}
     local_index = [{k: j for j, k in enumerate(p.bids)} for p in parts]
-    part_welfare = [
-        float(sum(auction.bids[k].value for k in allocation.winning_bids if part_of[k] == c))
-        for c in range(len(parts))
-    ]
+    part_welfare = [0.0] * len(parts)
+    for k in allocation.winning_bids:
+        part_welfare[part_of[k]] += float(auction.bids[k].value)
     tasks: list[CounterfactualTask] = []
     for bidder, k in winners.items():
         c = part_of[k]
