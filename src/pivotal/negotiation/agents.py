@@ -136,18 +136,3 @@ class LpParty:
         m = self._model
         return self._lp(np.zeros(m.n_plan), np.full(m.n_plan, np.inf))[1]
 
-
-class FixedPlanParty:
-    """A stand-in that always answers one plan (a party held at its status-quo plan)."""
-
-    def __init__(self, name: str, plan: FloatArray) -> None:
-        self.name = name
-        self.plan = np.asarray(plan, dtype=np.float64).copy()
-
-    def best_response(self, z: FloatArray, prices: FloatArray, rho: float) -> FloatArray:
-        """The fixed plan, whatever the prices."""
-        return self.plan.copy()
-
-    def cost_at(self, plan: FloatArray) -> float:
-        """Not a party with costs: 0."""
-        return 0.0

@@ -22,19 +22,24 @@ money. Counterfactual runs start cold (from the status quo, zero prices) by defa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from pivotal.errors import ConvergenceError
+from pivotal.errors import InputError
 from pivotal.negotiation.admm import AdmmSettings
-from pivotal.negotiation.agents import FixedPlanParty, Party
-from pivotal.negotiation.coordinator import AdmmResult, PartyView
-from pivotal.negotiation.protocol import MessageLog, RoundCallback, ask_cost, run_protocol
-from pivotal.results import Provenance, Tolerances, package_version
+from pivotal.negotiation.agents import Party
+from pivotal.negotiation.coordinator import AdmmResult, PartyView, RoundRecord
+from pivotal.negotiation.protocol import MessageLog, RoundCallback, ask_cost
+from pivotal.negotiation.session import (
+    NegotiationSession,
+    SessionTerms,
+    Task,
+    raise_if_failed,
+)
+from pivotal.results import Provenance, Tolerances
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -80,24 +85,34 @@ class NegotiationOutcome:
 
 
 def party_views(hub: str, vendors: Sequence[str]) -> list[PartyView]:
-    return [PartyView(hub, tuple(range(len(vendors))))] + [
-        PartyView(name, (b,)) for b, name in enumerate(vendors)
-    ]
+    """The hub holds every block; vendor ``v`` holds block ``v``."""
+    return SessionTerms(hub, tuple(vendors), (1,) * len(vendors)).views
 
 
-def _require(result: AdmmResult, what: str) -> None:
-    if not result.converged:
-        last = result.history[-1] if result.history else None
-        detail = (
-            f"; last primal residual {last.primal_residual:.3g} (tolerance {last.eps_primal:.3g}), "
-            f"dual residual {last.dual_residual:.3g} (tolerance {last.eps_dual:.3g})"
-            if last is not None
-            else ""
-        )
-        raise ConvergenceError(
-            f"{what} did not converge in {result.rounds} rounds{detail}; raise --max-rounds or "
-            "loosen the tolerances"
-        )
+def answer(
+    party: Party, task: Task, log: MessageLog | None = None
+) -> FloatArray | dict[str, float]:
+    """A party's answer to a best-response or costs task (the agent's side of the protocol)."""
+    if task.kind == "best_response":
+        assert task.z is not None and task.prices is not None and task.rho is not None
+        x = party.best_response(task.z, task.prices, task.rho)
+        if log is not None:
+            log.plan(party.name, task.round, x)
+        return x
+    if task.kind == "costs":
+        return {label: ask_cost(party, label, plan, log) for label, plan in task.plans.items()}
+    raise InputError(f"a party cannot answer a '{task.kind}' task here")
+
+
+def drive(
+    session: NegotiationSession, parties: Sequence[Party], log: MessageLog | None = None
+) -> None:
+    """Run a session to its end with every party in this process."""
+    by_name = {p.name: p for p in parties}
+    while session.status == "running":
+        for name in session.missing():
+            task = session.task(name)
+            session.submit(name, task.phase, task.round, answer(by_name[name], task, log))
 
 
 def negotiate(
@@ -117,6 +132,9 @@ def negotiate(
 ) -> NegotiationOutcome:
     """Run the joint protocol, the counterfactual runs and compute the transfers.
 
+    The parties answer a :class:`~pivotal.negotiation.session.NegotiationSession` in this
+    process; the coordinator service drives the same session over HTTP.
+
     Parameters
     ----------
     hub, vendors:
@@ -127,109 +145,61 @@ def negotiate(
         ADMM settings of the joint and counterfactual runs.
     activity_fee:
         Lump sum each vendor pays the hub.
+    on_round:
+        Called after every round of the joint run.
     warm_start_counterfactuals:
         Start counterfactual runs from the joint plan and prices instead of cold (for the
         accuracy demonstration; with early stopping it gives wrong transfers).
     require_convergence:
         Raise :class:`ConvergenceError` if a run ends unconverged (default).
     """
-    start = time.perf_counter()
-    s = settings or AdmmSettings()
-    cs = counterfactual_settings or s
-    names = [v.name for v in vendors]
-    parties: list[Party] = [hub, *vendors]
-    views = party_views(hub.name, names)
-    sq = [np.asarray(p, dtype=np.float64) for p in status_quo]
-    joint = run_protocol(
-        parties, views, block_sizes, s, initial_plan=sq, log=log, on_round=on_round
+    terms = SessionTerms(
+        hub.name,
+        tuple(v.name for v in vendors),
+        tuple(int(n) for n in block_sizes),
+        settings or AdmmSettings(),
+        counterfactual_settings,
+        activity_fee,
+        warm_start_counterfactuals,
+        require_convergence,
+        tolerances or Tolerances(abs_tol=1e-3, rel_tol=1e-4),
     )
-    if require_convergence:
-        _require(joint, "the joint protocol run")
-    plan = joint.plan
-    full = np.concatenate(plan)
-    full_sq = np.concatenate(sq)
-    costs: dict[str, dict[str, float]] = {
-        hub.name: {
-            "status_quo": ask_cost(hub, "status_quo", full_sq, log),
-            "joint": ask_cost(hub, "joint", full, log),
-        }
-    }
-    for b, vendor in enumerate(vendors):
-        costs[vendor.name] = {
-            "status_quo": ask_cost(vendor, "status_quo", sq[b], log),
-            "joint": ask_cost(vendor, "joint", plan[b], log),
-        }
-    counterfactuals: dict[str, AdmmResult] = {}
-    cf_costs: dict[str, dict[str, float]] = {}
-    payments: dict[str, float] = {}
-    for b, vendor in enumerate(vendors):
-        others = [p for p in parties if p.name != vendor.name]
-        if len(vendors) == 1:
-            cf_plan: Sequence[FloatArray] = sq
-        else:
-            stand_in = FixedPlanParty(vendor.name, sq[b])
-            run_parties: list[Party] = [stand_in if p.name == vendor.name else p for p in parties]
-            result = run_protocol(
-                run_parties,
-                views,
-                block_sizes,
-                cs,
-                initial_plan=plan if warm_start_counterfactuals else sq,
-                initial_prices=joint.prices if warm_start_counterfactuals else None,
-                log=log,
-            )
-            if require_convergence:
-                _require(result, f"the counterfactual run without '{vendor.name}'")
-            counterfactuals[vendor.name] = result
-            cf_plan = result.plan
-        label = f"without:{vendor.name}"
-        cf_costs[vendor.name] = {}
-        for p in others:
-            if p.name == hub.name:
-                cf_costs[vendor.name][p.name] = ask_cost(p, label, np.concatenate(cf_plan), log)
-            else:
-                cf_costs[vendor.name][p.name] = ask_cost(
-                    p, label, cf_plan[names.index(p.name)], log
-                )
-        payments[vendor.name] = sum(costs[p.name]["joint"] for p in others) - sum(
-            cf_costs[vendor.name].values()
-        )
-    transfers = {hub.name: float(sum(payments.values()) + activity_fee * len(vendors))}
-    for vendor in vendors:
-        transfers[vendor.name] = -(payments[vendor.name] + activity_fee)
+
+    def forward(phase: str, record: RoundRecord) -> None:
+        if on_round is not None and phase == "joint":
+            on_round(record)
+
+    session = NegotiationSession(terms, status_quo, on_round=forward)
+    drive(session, [hub, *vendors], log)
+    raise_if_failed(session)
+    return settle(session)
+
+
+def settle(session: NegotiationSession, *, seconds: float | None = None) -> NegotiationOutcome:
+    """Transfers and gains from a finished session."""
+    result = session.outcome()
+    terms = session.terms
+    activity_fee = terms.activity_fee
+    costs = result.costs
+    payments = result.payments
+    names = terms.vendors
+    hub_name = terms.hub
+    transfers = {hub_name: float(sum(payments.values()) + activity_fee * len(names))}
+    for vendor in names:
+        transfers[vendor] = -(payments[vendor] + activity_fee)
     saving = {n: c["status_quo"] - c["joint"] for n, c in costs.items()}
     gains = {n: saving[n] + transfers[n] for n in costs}
     gains_without_fee = {
-        n: gains[n] + (-activity_fee * len(vendors) if n == hub.name else activity_fee)
-        for n in costs
+        n: gains[n] + (-activity_fee * len(names) if n == hub_name else activity_fee) for n in costs
     }
     share = sum(saving.values()) / len(costs)
     naive_transfers = {n: share - saving[n] for n in costs}
     naive_gains = {n: saving[n] + naive_transfers[n] for n in costs}
-    provenance = Provenance(
-        mechanism="consensus-planning-vcg",
-        input_sha256="",
-        solver="osqp+highs",
-        solver_version=f"osqp {package_version('osqp')}, highspy {package_version('highspy')}",
-        tolerances=tolerances or Tolerances(abs_tol=1e-3, rel_tol=1e-4),
-        parameters={
-            "eps_abs": s.eps_abs,
-            "eps_rel": s.eps_rel,
-            "max_rounds": s.max_rounds,
-            "adapt_rho": s.adapt_rho,
-            "alpha": s.alpha,
-            "rho0": s.rho,
-            "activity_fee": activity_fee,
-            "warm_start_counterfactuals": warm_start_counterfactuals,
-        },
-        seconds=time.perf_counter() - start,
-        n_solves=joint.rounds + sum(r.rounds for r in counterfactuals.values()),
-        exact=joint.converged and all(r.converged for r in counterfactuals.values()),
-    )
+    provenance = session.provenance(seconds=seconds)
     return NegotiationOutcome(
-        parties=(hub.name, *names),
-        plan=plan,
-        status_quo_plan=tuple(sq),
+        parties=terms.parties,
+        plan=result.plan,
+        status_quo_plan=result.status_quo_plan,
         costs=costs,
         transfers=transfers,
         gains=gains,
@@ -237,8 +207,8 @@ def negotiate(
         activity_fee=activity_fee,
         naive_split_transfers=naive_transfers,
         naive_split_gains=naive_gains,
-        joint=joint,
-        counterfactuals=counterfactuals,
-        counterfactual_costs=cf_costs,
+        joint=result.joint,
+        counterfactuals=result.counterfactuals,
+        counterfactual_costs=result.counterfactual_costs,
         provenance=provenance,
     )

@@ -1,0 +1,430 @@
+"""A whole negotiation as one message-driven state machine, independent of transport.
+
+The session sequences the phases of :mod:`pivotal.negotiation.transfers` (DESIGN.md section 3):
+
+1. ``status_quo`` (only when the status quo is not given): the hub posts its preferred plan;
+2. ``joint``: consensus ADMM with every party;
+3. ``without:V`` for each vendor ``V`` (two or more vendors): consensus ADMM with ``V`` held at
+   its status-quo block by the session itself (``V`` has nothing to do in this phase);
+4. ``costs``: every party posts its scalar cost at each named plan it holds a part of;
+
+then the transfers. Parties see :class:`Task` objects and answer with :meth:`submit`; a phase
+round advances when every expected answer is in. The session is deterministic: replaying the
+accepted answers in the order they were accepted rebuilds the same state bit for bit, which is
+how the coordinator service resumes after a crash.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from pivotal.errors import ConvergenceError, InputError, PivotalError
+from pivotal.negotiation.admm import AdmmSettings
+from pivotal.negotiation.coordinator import AdmmResult, Coordinator, PartyView, RoundRecord
+from pivotal.results import Provenance, Tolerances, package_version
+
+FloatArray = npt.NDArray[np.float64]
+TaskKind = Literal["status_quo", "best_response", "costs", "wait", "done", "failed"]
+PhaseRoundCallback = Callable[[str, RoundRecord], None]
+
+
+class StaleMessageError(PivotalError, ValueError):
+    """An answer for a phase or round that is not the current one (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class SessionTerms:
+    """The public terms of a negotiation: who holds which plan block, and the protocol settings."""
+
+    hub: str
+    vendors: tuple[str, ...]
+    block_sizes: tuple[int, ...]
+    settings: AdmmSettings = field(default_factory=AdmmSettings)
+    counterfactual_settings: AdmmSettings | None = None
+    activity_fee: float = 0.0
+    warm_start_counterfactuals: bool = False
+    require_convergence: bool = True
+    tolerances: Tolerances = field(default_factory=lambda: Tolerances(abs_tol=1e-3, rel_tol=1e-4))
+
+    def __post_init__(self) -> None:
+        names = (self.hub, *self.vendors)
+        if len(set(names)) != len(names):
+            raise InputError(f"party names must be unique, got {list(names)}")
+        if len(self.block_sizes) != len(self.vendors):
+            raise InputError("one plan block per vendor is needed")
+        if any(n <= 0 for n in self.block_sizes):
+            raise InputError("every plan block needs at least one entry")
+        if not (np.isfinite(self.activity_fee) and self.activity_fee >= 0):
+            raise InputError(
+                f"the activity fee must be a finite number >= 0, got {self.activity_fee}"
+            )
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        """The hub first, then the vendors."""
+        return (self.hub, *self.vendors)
+
+    @property
+    def views(self) -> list[PartyView]:
+        """The hub holds every block; vendor ``v`` holds block ``v``."""
+        return [PartyView(self.hub, tuple(range(len(self.vendors))))] + [
+            PartyView(name, (b,)) for b, name in enumerate(self.vendors)
+        ]
+
+    def local_size(self, party: str) -> int:
+        """Length of a party's copy of the plan."""
+        if party == self.hub:
+            return sum(self.block_sizes)
+        return self.block_sizes[self.vendors.index(party)]
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a party is asked to do now.
+
+    ``best_response``: return ``argmin C(x) + prices'x + (rho/2)||x - z||^2``;
+    ``status_quo``: return the plan you would choose alone (the hub only);
+    ``costs``: return your cost at each plan of ``plans``; ``wait``, ``done``, ``failed``:
+    nothing to do.
+    """
+
+    kind: TaskKind
+    phase: str
+    round: int
+    z: FloatArray | None = None
+    prices: FloatArray | None = None
+    rho: float | None = None
+    plans: Mapping[str, FloatArray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """Everything the transfers are computed from."""
+
+    plan: tuple[FloatArray, ...]
+    status_quo_plan: tuple[FloatArray, ...]
+    costs: Mapping[str, Mapping[str, float]]
+    counterfactual_costs: Mapping[str, Mapping[str, float]]
+    payments: Mapping[str, float]
+    joint: AdmmResult
+    counterfactuals: Mapping[str, AdmmResult]
+
+
+class NegotiationSession:
+    """The negotiation's state machine (see the module docstring).
+
+    Parameters
+    ----------
+    terms:
+        Public terms.
+    status_quo:
+        The status-quo plan per block; ``None`` asks the hub for it first.
+    on_round:
+        Called with ``(phase, record)`` after every completed ADMM round.
+    """
+
+    def __init__(
+        self,
+        terms: SessionTerms,
+        status_quo: Sequence[FloatArray] | None = None,
+        *,
+        on_round: PhaseRoundCallback | None = None,
+    ) -> None:
+        self.terms = terms
+        self.on_round = on_round
+        self.started = time.perf_counter()
+        self.status: Literal["running", "done", "failed"] = "running"
+        self.message = ""
+        self.phase = "status_quo"
+        self.round = 0
+        self._pending: dict[str, FloatArray | dict[str, float]] = {}
+        self._coordinator: Coordinator | None = None
+        self._fixed: tuple[str, FloatArray] | None = None
+        self.status_quo: tuple[FloatArray, ...] | None = None
+        self.joint: AdmmResult | None = None
+        self.counterfactuals: dict[str, AdmmResult] = {}
+        self._queue: list[str] = []
+        self.reported_costs: dict[str, dict[str, float]] = {}
+        if status_quo is not None:
+            self._set_status_quo(self._checked_plan(np.concatenate(status_quo), terms.hub))
+
+    # ----------------------------------------------------------------------- inspection
+    def expected(self) -> tuple[str, ...]:
+        """Parties whose answer the current step needs (answered or not)."""
+        if self.status != "running":
+            return ()
+        if self.phase == "status_quo":
+            return (self.terms.hub,)
+        if self.phase == "costs":
+            return self.terms.parties
+        return tuple(p for p in self.terms.parties if self._fixed is None or p != self._fixed[0])
+
+    def missing(self) -> tuple[str, ...]:
+        """Parties the current step still waits for."""
+        return tuple(p for p in self.expected() if p not in self._pending)
+
+    def answered(self, party: str) -> FloatArray | dict[str, float] | None:
+        """The answer a party already gave in the current step, if any."""
+        return self._pending.get(party)
+
+    def task(self, party: str) -> Task:
+        """The current task of a party."""
+        if party not in self.terms.parties:
+            raise InputError(f"unknown party '{party}'")
+        if self.status == "done":
+            return Task("done", self.phase, self.round)
+        if self.status == "failed":
+            return Task("failed", self.phase, self.round)
+        if party not in self.expected() or party in self._pending:
+            return Task("wait", self.phase, self.round)
+        if self.phase == "status_quo":
+            return Task("status_quo", self.phase, self.round)
+        if self.phase == "costs":
+            return Task("costs", self.phase, self.round, plans=self._cost_plans(party))
+        assert self._coordinator is not None
+        b = self._coordinator.broadcasts()[party]
+        return Task("best_response", self.phase, self.round, b.z, b.prices, b.rho)
+
+    # ----------------------------------------------------------------------- answering
+    def submit(
+        self, party: str, phase: str, round_: int, answer: FloatArray | Mapping[str, float]
+    ) -> Literal["accepted", "duplicate"]:
+        """Take a party's answer to its current task.
+
+        Returns ``"duplicate"`` (and changes nothing) when the party already answered this step.
+
+        Raises
+        ------
+        StaleMessageError
+            If ``phase``/``round_`` is not the current step or the party has nothing to answer.
+        InputError
+            If the answer has the wrong form (length, non-finite or negative entries, labels).
+        """
+        if party not in self.terms.parties:
+            raise InputError(f"unknown party '{party}'")
+        if self.status != "running" or phase != self.phase or round_ != self.round:
+            raise StaleMessageError(
+                f"the answer is for {phase} round {round_}, but the negotiation is at "
+                f"{self.phase} round {self.round} ({self.status})"
+            )
+        if party not in self.expected():
+            raise StaleMessageError(f"party '{party}' has nothing to answer in {self.phase}")
+        if party in self._pending:
+            return "duplicate"
+        if self.phase == "costs":
+            if not isinstance(answer, Mapping):
+                raise InputError(
+                    "a costs answer is a mapping from plan label to cost", field="costs"
+                )
+            self._pending[party] = self._checked_costs(party, answer)
+        else:
+            if isinstance(answer, Mapping):
+                raise InputError("this step needs a plan, not costs", field="plan")
+            self._pending[party] = self._checked_plan(answer, party)
+        if not self.missing():
+            self._advance()
+        return "accepted"
+
+    def _checked_plan(self, answer: FloatArray, party: str) -> FloatArray:
+        arr = np.asarray(answer, dtype=np.float64)
+        n = self.terms.local_size(party)
+        if arr.shape != (n,):
+            raise InputError(f"plan: expected {n} numbers, got shape {arr.shape}", field="plan")
+        if not np.all(np.isfinite(arr)):
+            raise InputError("plan: every entry must be a finite number", field="plan")
+        if self.phase == "status_quo" and np.any(arr < 0):
+            raise InputError("plan: a status-quo plan has no negative entries", field="plan")
+        return arr.copy()
+
+    def _checked_costs(self, party: str, answer: Mapping[str, float]) -> dict[str, float]:
+        want = set(self._cost_plans(party))
+        got = set(answer)
+        if got != want:
+            raise InputError(
+                f"costs: expected labels {sorted(want)}, got {sorted(got)}", field="costs"
+            )
+        out = {k: float(v) for k, v in answer.items()}
+        if not all(np.isfinite(v) for v in out.values()):
+            raise InputError("costs: every cost must be a finite number", field="costs")
+        return out
+
+    # ----------------------------------------------------------------------- phases
+    def _set_status_quo(self, full: FloatArray) -> None:
+        blocks, start = [], 0
+        for n in self.terms.block_sizes:
+            blocks.append(full[start : start + n].copy())
+            start += n
+        self.status_quo = tuple(blocks)
+        self._queue = ["joint"]
+        if len(self.terms.vendors) > 1:
+            self._queue += [f"without:{v}" for v in self.terms.vendors]
+        self._queue.append("costs")
+        self._next_phase()
+
+    def _next_phase(self) -> None:
+        self.phase = self._queue.pop(0)
+        self.round = 0
+        self._pending = {}
+        self._fixed = None
+        self._coordinator = None
+        if self.phase == "costs":
+            return
+        assert self.status_quo is not None
+        t = self.terms
+        if self.phase == "joint":
+            self._coordinator = Coordinator(
+                t.block_sizes, t.views, t.settings, initial_plan=self.status_quo
+            )
+            return
+        vendor = self.phase.removeprefix("without:")
+        self._fixed = (vendor, self.status_quo[t.vendors.index(vendor)])
+        warm = t.warm_start_counterfactuals and self.joint is not None
+        self._coordinator = Coordinator(
+            t.block_sizes,
+            t.views,
+            t.counterfactual_settings or t.settings,
+            initial_plan=self.joint.plan if warm and self.joint else self.status_quo,
+            initial_prices=self.joint.prices if warm and self.joint else None,
+        )
+
+    def _advance(self) -> None:
+        pending = self._pending
+        if self.phase == "status_quo":
+            plan = pending[self.terms.hub]
+            assert not isinstance(plan, dict)
+            self._set_status_quo(plan)
+            return
+        if self.phase == "costs":
+            self.reported_costs = {p: dict(v) for p, v in pending.items() if isinstance(v, dict)}
+            self.status = "done"
+            self._pending = {}
+            return
+        assert self._coordinator is not None
+        responses = {p: v for p, v in pending.items() if not isinstance(v, dict)}
+        if self._fixed is not None:
+            responses[self._fixed[0]] = self._fixed[1].copy()
+        broadcasts = self._coordinator.step(responses)
+        if self.on_round is not None:
+            self.on_round(self.phase, self._coordinator.history[-1])
+        self._pending = {}
+        if broadcasts:
+            self.round += 1
+            return
+        result = self._coordinator.result()
+        if self.phase == "joint":
+            self.joint = result
+            what = "the joint protocol run"
+        else:
+            vendor = self.phase.removeprefix("without:")
+            self.counterfactuals[vendor] = result
+            what = f"the counterfactual run without '{vendor}'"
+        if not result.converged and self.terms.require_convergence:
+            self.status = "failed"
+            self.message = convergence_message(result, what)
+            return
+        self._next_phase()
+
+    def _cf_plan(self, vendor: str) -> tuple[FloatArray, ...]:
+        if len(self.terms.vendors) == 1:
+            assert self.status_quo is not None
+            return self.status_quo
+        return self.counterfactuals[vendor].plan
+
+    def _cost_plans(self, party: str) -> dict[str, FloatArray]:
+        """Named plans a party is asked to cost (its own part of each)."""
+        assert self.status_quo is not None and self.joint is not None
+        t = self.terms
+
+        def part(plan: Sequence[FloatArray]) -> FloatArray:
+            if party == t.hub:
+                return np.concatenate(plan)
+            return np.asarray(plan[t.vendors.index(party)]).copy()
+
+        plans = {"status_quo": part(self.status_quo), "joint": part(self.joint.plan)}
+        for v in t.vendors:
+            if v != party:
+                plans[f"without:{v}"] = part(self._cf_plan(v))
+        return plans
+
+    # ----------------------------------------------------------------------- outcome
+    def outcome(self) -> SessionOutcome:
+        """The plans, reported costs and each vendor's payment (once the session is done)."""
+        if self.status != "done":
+            raise InputError(f"the negotiation is not finished ({self.status}, {self.phase})")
+        assert self.status_quo is not None and self.joint is not None
+        t = self.terms
+        rc = self.reported_costs
+        costs = {p: {"status_quo": rc[p]["status_quo"], "joint": rc[p]["joint"]} for p in t.parties}
+        cf_costs: dict[str, dict[str, float]] = {}
+        payments: dict[str, float] = {}
+        for v in t.vendors:
+            others = [p for p in t.parties if p != v]
+            cf_costs[v] = {p: rc[p][f"without:{v}"] for p in others}
+            payments[v] = sum(costs[p]["joint"] for p in others) - sum(cf_costs[v].values())
+        return SessionOutcome(
+            plan=self.joint.plan,
+            status_quo_plan=self.status_quo,
+            costs=costs,
+            counterfactual_costs=cf_costs,
+            payments=payments,
+            joint=self.joint,
+            counterfactuals=dict(self.counterfactuals),
+        )
+
+    def provenance(self, *, seconds: float | None = None) -> Provenance:
+        """The record of how the outcome was computed."""
+        t = self.terms
+        s = t.settings
+        n = sum(r.rounds for r in self.counterfactuals.values())
+        joint_rounds = self.joint.rounds if self.joint is not None else 0
+        return Provenance(
+            mechanism="consensus-planning-vcg",
+            input_sha256="",
+            solver="osqp+highs",
+            solver_version=f"osqp {package_version('osqp')}, highspy {package_version('highspy')}",
+            tolerances=t.tolerances,
+            parameters={
+                "eps_abs": s.eps_abs,
+                "eps_rel": s.eps_rel,
+                "max_rounds": s.max_rounds,
+                "adapt_rho": s.adapt_rho,
+                "alpha": s.alpha,
+                "rho0": s.rho,
+                "activity_fee": t.activity_fee,
+                "warm_start_counterfactuals": t.warm_start_counterfactuals,
+            },
+            seconds=time.perf_counter() - self.started if seconds is None else seconds,
+            n_solves=joint_rounds + n,
+            exact=bool(
+                self.joint is not None
+                and self.joint.converged
+                and all(r.converged for r in self.counterfactuals.values())
+            ),
+        )
+
+
+def convergence_message(result: AdmmResult, what: str) -> str:
+    """Why a run counts as unconverged, with its last residuals."""
+    last = result.history[-1] if result.history else None
+    detail = (
+        f"; last primal residual {last.primal_residual:.3g} (tolerance {last.eps_primal:.3g}), "
+        f"dual residual {last.dual_residual:.3g} (tolerance {last.eps_dual:.3g})"
+        if last is not None
+        else ""
+    )
+    return (
+        f"{what} did not converge in {result.rounds} rounds{detail}; raise --max-rounds or "
+        "loosen the tolerances"
+    )
+
+
+def raise_if_failed(session: NegotiationSession) -> None:
+    """Turn a failed session into :class:`ConvergenceError`."""
+    if session.status == "failed":
+        raise ConvergenceError(session.message)
