@@ -82,3 +82,7 @@ class InfeasibleError(SolverError):
 
 class ConvergenceError(PivotalError, RuntimeError):
     """An iterative algorithm stopped before its stopping criterion was met."""
+
+
+class ServiceError(PivotalError, RuntimeError):
+    """A networked service could not be reached or refused a request (not bad input)."""

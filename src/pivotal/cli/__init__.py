@@ -11,6 +11,7 @@ import typer
 from pivotal.cli.auction import auction_app
 from pivotal.cli.market import market_app
 from pivotal.cli.negotiate import negotiate_app
+from pivotal.cli.serve import agent_app, serve_app
 
 app = typer.Typer(
     help="pivotal: truthful, efficient and private allocation (VCG mechanisms).",
@@ -21,6 +22,8 @@ app = typer.Typer(
 app.add_typer(auction_app, name="auction")
 app.add_typer(market_app, name="market")
 app.add_typer(negotiate_app, name="negotiate")
+app.add_typer(serve_app, name="serve")
+app.add_typer(agent_app, name="agent")
 
 
 def main() -> None:

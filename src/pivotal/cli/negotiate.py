@@ -17,6 +17,7 @@ from pivotal.errors import ConvergenceError, InputError
 from pivotal.fileio import write_text_atomic
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.coordinator import RoundRecord
+from pivotal.negotiation.deployment import config_from_document, split_scenario
 from pivotal.negotiation.scenario import built_in, generate_scenario, load_scenario
 from pivotal.negotiation.simulation import simulate
 
@@ -137,3 +138,36 @@ def negotiate_generate(
     sc = generate_scenario(products, sites, regions, weeks, vendors, np.random.default_rng(seed))
     write_text_atomic(output, json.dumps(sc.to_dict(), indent=2) + "\n")
     out.print(f"wrote {output}: {sc.name}")
+
+
+@negotiate_app.command("split")
+@handle_errors
+def negotiate_split(
+    file: Annotated[Path | None, typer.Argument(help="Scenario file (.json).")] = None,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="A built-in scenario: truck-example.")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")] = Path(
+        "negotiation"
+    ),
+    activity_fee: Annotated[float, typer.Option("--activity-fee")] = 0.0,
+    max_rounds: Annotated[int, typer.Option("--max-rounds")] = 500,
+    eps: Annotated[float, typer.Option("--eps")] = 1e-6,
+    round_deadline: Annotated[
+        float, typer.Option("--round-deadline", help="Seconds before a silent party pauses it.")
+    ] = 60.0,
+) -> None:
+    """Split a scenario into public terms (DIR/negotiation.json) and each party's private data
+    (DIR/private/PARTY.json), for the coordinator service and the agents."""
+    if (file is None) == (scenario is None):
+        raise InputError("give either a scenario FILE or --scenario NAME (not both)")
+    sc = built_in(scenario) if scenario is not None else load_scenario(file)  # type: ignore[arg-type]
+    settings = AdmmSettings(max_rounds=max_rounds, eps_abs=eps, eps_rel=eps)
+    config, private = split_scenario(
+        sc, activity_fee=activity_fee, settings=settings, round_deadline_seconds=round_deadline
+    )
+    config_from_document(config)  # validates the flags
+    write_text_atomic(output / "negotiation.json", json.dumps(config, indent=2) + "\n")
+    for party, doc in private.items():
+        write_text_atomic(output / "private" / f"{party}.json", json.dumps(doc, indent=2) + "\n")
+    out.print(f"wrote {output / 'negotiation.json'} and {output / 'private'}/PARTY.json")

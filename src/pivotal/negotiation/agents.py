@@ -135,4 +135,3 @@ class LpParty:
         """``argmin_x C(x)`` over ``x >= 0``: the plan this party would choose alone."""
         m = self._model
         return self._lp(np.zeros(m.n_plan), np.full(m.n_plan, np.inf))[1]
-

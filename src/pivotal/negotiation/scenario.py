@@ -245,7 +245,8 @@ class ScenarioIn(_Model):
     vendors: list[VendorIn] = Field(min_length=1)
 
 
-def _describe(err: ValidationError) -> str:
+def describe_validation_error(err: ValidationError) -> str:
+    """The first validation error as "field.path: message"."""
     first = err.errors()[0]
     loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
     kind = first["type"]
@@ -300,37 +301,12 @@ def scenario_from_document(doc: Any, *, source: str = "input") -> Scenario:
     try:
         s = ScenarioIn.model_validate(doc)
     except ValidationError as err:
-        raise InputError(f"{source}: {_describe(err)}") from None
+        raise InputError(f"{source}: {describe_validation_error(err)}") from None
     T = s.weeks
     _unique(s.products, "product")
     products = set(s.products)
-    for site in s.retailer.sites:
-        metro(site.metro)
-    for region in s.retailer.regions:
-        metro(region.metro)
-    _unique([x.name for x in s.retailer.sites], "site")
-    _unique([x.name for x in s.retailer.regions], "region")
-    regions = []
-    for i, region in enumerate(s.retailer.regions):
-        demand = {}
-        for product, series in region.demand.items():
-            if product not in products:
-                raise InputError(
-                    f"{source}: retailer.regions[{i}] ('{region.name}') has demand for unknown "
-                    f"product '{product}'; products are {sorted(products)}"
-                )
-            demand[product] = _series(series, T, f"retailer.regions[{i}].demand.{product}")
-        regions.append(Region(region.name, region.metro, demand))
+    retailer = retailer_spec(s.retailer, products, T, source)
     site_names = {x.name for x in s.retailer.sites}
-    retailer = RetailerSpec(
-        s.retailer.name,
-        tuple(Site(x.name, x.metro, x.capacity, x.holding_cost) for x in s.retailer.sites),
-        tuple(regions),
-        s.retailer.outbound_cost_per_unit_mile,
-        s.retailer.local_delivery_cost,
-        s.retailer.shortage_penalty,
-        s.retailer.disposal_cost,
-    )
     owner: dict[str, str] = {}
     vendors = []
     _unique([s.retailer.name] + [v.name for v in s.vendors], "party")
@@ -345,49 +321,7 @@ def scenario_from_document(doc: Any, *, source: str = "input") -> Scenario:
                     f"'{v.name}'; each product has one vendor"
                 )
             owner[product] = v.name
-        _unique([f.name for f in v.factories], f"{where} factory")
-        factories = []
-        for fi, f in enumerate(v.factories):
-            metro(f.metro)
-            factories.append(
-                Factory(
-                    f.name,
-                    f.metro,
-                    _series(f.capacity, T, f"{where}.factories[{fi}].capacity"),
-                    f.production_cost,
-                )
-            )
-        factory_names = {f.name for f in v.factories}
-        lanes = []
-        for li, ln in enumerate(v.lanes):
-            if ln.factory not in factory_names:
-                raise InputError(
-                    f"{source}: {where}.lanes[{li}] names unknown factory '{ln.factory}'"
-                )
-            if ln.site not in site_names:
-                raise InputError(
-                    f"{source}: {where}.lanes[{li}] names unknown site '{ln.site}'; sites are "
-                    f"{sorted(site_names)}"
-                )
-            lanes.append(
-                Lane(
-                    ln.factory,
-                    ln.site,
-                    _series(ln.spare_room, T, f"{where}.lanes[{li}].spare_room"),
-                )
-            )
-        vendors.append(
-            VendorSpec(
-                v.name,
-                tuple(v.products),
-                tuple(factories),
-                tuple(lanes),
-                v.truck_cost_per_mile,
-                v.units_per_truck,
-                v.scheduled_cost_per_unit,
-                v.overflow_cost,
-            )
-        )
+        vendors.append(vendor_spec(v, where, site_names, T, source))
     missing = [p for p in s.products if p not in owner]
     if missing:
         raise InputError(
@@ -396,6 +330,81 @@ def scenario_from_document(doc: Any, *, source: str = "input") -> Scenario:
     scenario = Scenario(s.name, tuple(s.products), T, retailer, tuple(vendors))
     check_capacity(scenario)
     return scenario
+
+
+def retailer_spec(r: RetailerIn, products: set[str], weeks: int, source: str) -> RetailerSpec:
+    """Check a validated retailer document against the products and weeks."""
+    for site in r.sites:
+        metro(site.metro)
+    for region in r.regions:
+        metro(region.metro)
+    _unique([x.name for x in r.sites], "site")
+    _unique([x.name for x in r.regions], "region")
+    regions = []
+    for i, region in enumerate(r.regions):
+        demand = {}
+        for product, series in region.demand.items():
+            if product not in products:
+                raise InputError(
+                    f"{source}: retailer.regions[{i}] ('{region.name}') has demand for unknown "
+                    f"product '{product}'; products are {sorted(products)}"
+                )
+            demand[product] = _series(series, weeks, f"retailer.regions[{i}].demand.{product}")
+        regions.append(Region(region.name, region.metro, demand))
+    return RetailerSpec(
+        r.name,
+        tuple(Site(x.name, x.metro, x.capacity, x.holding_cost) for x in r.sites),
+        tuple(regions),
+        r.outbound_cost_per_unit_mile,
+        r.local_delivery_cost,
+        r.shortage_penalty,
+        r.disposal_cost,
+    )
+
+
+def vendor_spec(
+    v: VendorIn, where: str, site_names: set[str], weeks: int, source: str
+) -> VendorSpec:
+    """Check a validated vendor document against the retailer's sites and the weeks."""
+    _unique([f.name for f in v.factories], f"{where} factory")
+    factories = []
+    for fi, f in enumerate(v.factories):
+        metro(f.metro)
+        factories.append(
+            Factory(
+                f.name,
+                f.metro,
+                _series(f.capacity, weeks, f"{where}.factories[{fi}].capacity"),
+                f.production_cost,
+            )
+        )
+    factory_names = {f.name for f in v.factories}
+    lanes = []
+    for li, ln in enumerate(v.lanes):
+        if ln.factory not in factory_names:
+            raise InputError(f"{source}: {where}.lanes[{li}] names unknown factory '{ln.factory}'")
+        if ln.site not in site_names:
+            raise InputError(
+                f"{source}: {where}.lanes[{li}] names unknown site '{ln.site}'; sites are "
+                f"{sorted(site_names)}"
+            )
+        lanes.append(
+            Lane(
+                ln.factory,
+                ln.site,
+                _series(ln.spare_room, weeks, f"{where}.lanes[{li}].spare_room"),
+            )
+        )
+    return VendorSpec(
+        v.name,
+        tuple(v.products),
+        tuple(factories),
+        tuple(lanes),
+        v.truck_cost_per_mile,
+        v.units_per_truck,
+        v.scheduled_cost_per_unit,
+        v.overflow_cost,
+    )
 
 
 def check_capacity(scenario: Scenario) -> None:

@@ -47,48 +47,52 @@ class Simulation:
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's JSON document."""
-        o = self.outcome
-        doc: dict[str, Any] = {
-            "scenario": self.scenario.name,
-            "parties": list(o.parties),
-            "plan": _plan_doc(self.blocks, o.plan),
-            "status_quo_plan": _plan_doc(self.blocks, o.status_quo_plan),
-            "costs": {k: dict(v) for k, v in o.costs.items()},
-            "transfers": dict(o.transfers),
-            "gains": dict(o.gains),
-            "gains_without_fee": dict(o.gains_without_fee),
-            "activity_fee": o.activity_fee,
-            "naive_split": {
-                "transfers": dict(o.naive_split_transfers),
-                "gains": dict(o.naive_split_gains),
-            },
-            "total_cost": o.total_cost,
-            "status_quo_cost": o.status_quo_cost,
-            "rounds": o.rounds,
-            "converged": o.converged,
-            "counterfactual_rounds": {k: r.rounds for k, r in o.counterfactuals.items()},
-            "residuals": [
-                {
-                    "round": h.round,
-                    "primal": h.primal_residual,
-                    "dual": h.dual_residual,
-                    "eps_primal": h.eps_primal,
-                    "eps_dual": h.eps_dual,
-                    "rho": h.rho,
-                }
-                for h in o.joint.history
-            ],
-            "centralized_cost": None if self.centralized is None else self.centralized.total_cost,
-            "relative_gap": None if self.centralized is None else self.centralized.relative_gap,
-            "centralized_transfers": None
-            if self.centralized is None
-            else self.centralized.transfers,
-            "provenance": {
-                **o.provenance.to_dict(),
-                "input_sha256": sha256_of(self.scenario.to_dict()),
-            },
-        }
+        doc = outcome_document(self.outcome, self.blocks, self.scenario.name)
+        c = self.centralized
+        doc["centralized_cost"] = None if c is None else c.total_cost
+        doc["relative_gap"] = None if c is None else c.relative_gap
+        doc["centralized_transfers"] = None if c is None else c.transfers
+        doc["provenance"]["input_sha256"] = sha256_of(self.scenario.to_dict())
         return doc
+
+
+def outcome_document(o: NegotiationOutcome, blocks: tuple[Block, ...], name: str) -> dict[str, Any]:
+    """A negotiation outcome as a JSON document (without the simulation-only checks)."""
+    return {
+        "scenario": name,
+        "parties": list(o.parties),
+        "plan": _plan_doc(blocks, o.plan),
+        "status_quo_plan": _plan_doc(blocks, o.status_quo_plan),
+        "costs": {k: dict(v) for k, v in o.costs.items()},
+        "transfers": dict(o.transfers),
+        "gains": dict(o.gains),
+        "gains_without_fee": dict(o.gains_without_fee),
+        "activity_fee": o.activity_fee,
+        "naive_split": {
+            "transfers": dict(o.naive_split_transfers),
+            "gains": dict(o.naive_split_gains),
+        },
+        "total_cost": o.total_cost,
+        "status_quo_cost": o.status_quo_cost,
+        "rounds": o.rounds,
+        "converged": o.converged,
+        "counterfactual_rounds": {k: r.rounds for k, r in o.counterfactuals.items()},
+        "residuals": [
+            {
+                "round": h.round,
+                "primal": h.primal_residual,
+                "dual": h.dual_residual,
+                "eps_primal": h.eps_primal,
+                "eps_dual": h.eps_dual,
+                "rho": h.rho,
+            }
+            for h in o.joint.history
+        ],
+        "centralized_cost": None,
+        "relative_gap": None,
+        "centralized_transfers": None,
+        "provenance": o.provenance.to_dict(),
+    }
 
 
 def _plan_doc(blocks: tuple[Block, ...], plan: tuple[FloatArray, ...]) -> dict[str, Any]:

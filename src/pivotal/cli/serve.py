@@ -1,0 +1,131 @@
+"""``pivotal serve coordinator`` and ``pivotal agent run``: the negotiation as a service."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pivotal.cli.common import JsonOpt, emit_json, err, handle_errors, num, out
+from pivotal.errors import ConvergenceError, InputError
+from pivotal.fileio import read_text, write_text_atomic
+from pivotal.service.agent import Agent, AgentOptions
+from pivotal.service.coordinator import CoordinatorState, open_state
+from pivotal.service.server import serve
+
+serve_app = typer.Typer(help="Run the negotiation coordinator service.", no_args_is_help=True)
+agent_app = typer.Typer(help="Run a party's negotiation agent.", no_args_is_help=True)
+
+
+@serve_app.command("coordinator")
+@handle_errors
+def serve_coordinator(
+    db: Annotated[Path, typer.Option("--db", help="SQLite database (created if missing).")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Public terms (needed to create the database)."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="0 picks a free port.")] = 8765,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key")] = None,
+    tokens_dir: Annotated[
+        Path | None,
+        typer.Option("--tokens-dir", help="Also write each new credential to DIR/PARTY.token."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the outcome JSON here at the end.")
+    ] = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
+) -> None:
+    """Serve a negotiation: create it from --config, or resume it from an existing --db."""
+    if (tls_cert is None) != (tls_key is None):
+        raise InputError("give both --tls-cert and --tls-key, or neither")
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            raise InputError(f"{path} does not exist", field="tls")
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port must be in 0..65535, got {port}")
+    if tokens_dir is not None and db.exists():
+        raise InputError("--tokens-dir is only for a new database: credentials are issued once")
+    state, tokens = open_state(db, config)
+    if tokens:
+        out.print("credentials (shown once; the coordinator keeps only their hashes):")
+        for party, token in tokens.items():
+            out.print(f"  {party}: {token}", markup=False)
+        if tokens_dir is not None:
+            tokens_dir.mkdir(parents=True, exist_ok=True)
+            for party, token in tokens.items():
+                path = tokens_dir / f"{party}.token"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(token + "\n")
+    if output is not None:
+
+        def write(s: CoordinatorState) -> None:
+            if s.session.status == "done":
+                write_text_atomic(output, json.dumps(s.outcome_document(), indent=2) + "\n")
+
+        state.on_finish = write
+        if state.session.status == "done":
+            write(state)
+
+    def announce(url: str) -> None:
+        out.print(f"listening on {url}", markup=False)
+        out.file.flush()
+
+    serve(
+        state,
+        host,
+        port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        access_log=access_log,
+        announce=announce,
+    )
+
+
+@agent_app.command("run")
+@handle_errors
+def agent_run(
+    coordinator: Annotated[str, typer.Option("--coordinator", help="The coordinator's URL.")],
+    party: Annotated[str, typer.Option("--party", help="This party's name.")],
+    token_file: Annotated[Path, typer.Option("--token-file", help="File holding the credential.")],
+    private: Annotated[Path, typer.Option("--private", help="This party's private data (JSON).")],
+    json_out: JsonOpt = False,
+    retry_for: Annotated[
+        float,
+        typer.Option("--retry-for", help="Seconds to keep retrying an unreachable coordinator."),
+    ] = 120.0,
+    ca_cert: Annotated[
+        Path | None, typer.Option("--ca-cert", help="Trust this certificate (self-signed TLS).")
+    ] = None,
+) -> None:
+    """Answer the coordinator's tasks from private data until the negotiation ends."""
+    token = read_text(token_file).strip()
+    if not token:
+        raise InputError(f"{token_file} is empty", field="token-file")
+    if not private.is_file():
+        raise InputError(f"{private} does not exist", field="private")
+    verify: bool | str = str(ca_cert) if ca_cert is not None else True
+    agent = Agent(
+        coordinator, party, token, private, AgentOptions(retry_for=retry_for, verify=verify)
+    )
+    try:
+        result = agent.run()
+    except ConvergenceError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(3) from None
+    finally:
+        agent.close()
+    if json_out:
+        emit_json(result, None)
+        return
+    out.print(
+        f"{party}: cost {num(result['costs']['status_quo'])} -> {num(result['costs']['joint'])}, "
+        f"transfer {num(result['transfer'])}, gain {num(result['gain'])} "
+        f"after {result['rounds']} rounds"
+    )

@@ -1,0 +1,239 @@
+"""Splitting a negotiation into public terms and each party's private data.
+
+In a real deployment nobody holds a whole :class:`~pivotal.negotiation.scenario.Scenario`. The
+coordinator gets the *public terms* (:class:`NegotiationConfig`): party names, the plan's
+structure (sites with their metros, each vendor's products, weeks), tolerances, the activity fee
+and the round deadline. Each party keeps its *private data* (its retailer or vendor section of a
+scenario) on its own machine and builds its cost model from it and the public plan structure.
+
+``split_scenario`` writes both from a scenario, for trials and tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pivotal.errors import InputError
+from pivotal.fileio import read_json
+from pivotal.negotiation.admm import AdmmSettings
+from pivotal.negotiation.agents import LpParty
+from pivotal.negotiation.cost_models import Block, retailer_model, vendor_model
+from pivotal.negotiation.geography import metro
+from pivotal.negotiation.scenario import (
+    RetailerIn,
+    Scenario,
+    VendorIn,
+    describe_validation_error,
+    retailer_spec,
+    vendor_spec,
+)
+from pivotal.negotiation.session import SessionTerms
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteRef(_Model):
+    """A retailer site as the vendors see it: its name and metro area."""
+
+    name: str = Field(min_length=1)
+    metro: str
+
+
+class VendorRef(_Model):
+    """A vendor as the others see it: its name and the products it supplies."""
+
+    name: str = Field(min_length=1)
+    products: list[str] = Field(min_length=1)
+
+
+class AdmmTerms(_Model):
+    """The protocol's stopping rule."""
+
+    eps_abs: float = Field(default=1e-6, gt=0, allow_inf_nan=False)
+    eps_rel: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
+    max_rounds: int = Field(default=500, ge=1)
+
+
+class NegotiationConfig(_Model):
+    """The public terms of a negotiation (the coordinator's ``--config``)."""
+
+    schema_version: Literal[1] = 1
+    name: str = "negotiation"
+    hub: str = Field(min_length=1)
+    weeks: int = Field(ge=1)
+    sites: list[SiteRef] = Field(min_length=1)
+    vendors: list[VendorRef] = Field(min_length=1)
+    activity_fee: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    admm: AdmmTerms = AdmmTerms()
+    round_deadline_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        """The hub first, then the vendors."""
+        return (self.hub, *(v.name for v in self.vendors))
+
+    def blocks(self) -> tuple[Block, ...]:
+        """One plan block per vendor, in vendor order."""
+        sites = tuple(s.name for s in self.sites)
+        return tuple(Block(v.name, tuple(v.products), sites, self.weeks) for v in self.vendors)
+
+    def settings(self) -> AdmmSettings:
+        """The ADMM settings of the terms."""
+        a = self.admm
+        return AdmmSettings(eps_abs=a.eps_abs, eps_rel=a.eps_rel, max_rounds=a.max_rounds)
+
+    def terms(self) -> SessionTerms:
+        """The session's terms."""
+        return SessionTerms(
+            self.hub,
+            tuple(v.name for v in self.vendors),
+            tuple(b.size for b in self.blocks()),
+            self.settings(),
+            activity_fee=self.activity_fee,
+        )
+
+
+def config_from_document(doc: Any, *, source: str = "config") -> NegotiationConfig:
+    """Validate public terms.
+
+    Raises
+    ------
+    InputError
+        On a schema error, duplicate names, unknown metros or a product with two vendors.
+    """
+    try:
+        config = NegotiationConfig.model_validate(doc)
+    except ValidationError as err:
+        raise InputError(f"{source}: {describe_validation_error(err)}") from None
+    names = config.parties
+    if len(set(names)) != len(names):
+        raise InputError(f"{source}: party names must be unique, got {list(names)}")
+    site_names = [s.name for s in config.sites]
+    if len(set(site_names)) != len(site_names):
+        raise InputError(f"{source}: site names must be unique")
+    for s in config.sites:
+        metro(s.metro)
+    products = [p for v in config.vendors for p in v.products]
+    if len(set(products)) != len(products):
+        raise InputError(f"{source}: each product has exactly one vendor")
+    config.terms()
+    return config
+
+
+def load_config(path: str | Path) -> NegotiationConfig:
+    """Read public terms from a JSON file."""
+    return config_from_document(read_json(Path(path)), source=str(path))
+
+
+class PrivateRetailer(_Model):
+    """The retailer's private data file."""
+
+    schema_version: Literal[1] = 1
+    party: str
+    retailer: RetailerIn
+
+
+class PrivateVendor(_Model):
+    """A vendor's private data file."""
+
+    schema_version: Literal[1] = 1
+    party: str
+    vendor: VendorIn
+
+
+def party_from_private(doc: Any, config: NegotiationConfig, *, source: str = "private") -> LpParty:
+    """Build a party's agent from its private data and the public terms.
+
+    Raises
+    ------
+    InputError
+        If the data does not validate, names another party, or disagrees with the public plan
+        structure (products, sites).
+    """
+    if not isinstance(doc, dict):
+        raise InputError(f"{source}: expected a JSON object with 'party' and its data")
+    blocks = config.blocks()
+    products = {p for v in config.vendors for p in v.products}
+    site_names = {s.name for s in config.sites}
+    try:
+        if "retailer" in doc:
+            r = PrivateRetailer.model_validate(doc)
+            if r.party != config.hub or r.retailer.name != config.hub:
+                raise InputError(
+                    f"{source}: retailer data for '{r.retailer.name}' but the hub is "
+                    f"'{config.hub}'",
+                    field="party",
+                )
+            spec = retailer_spec(r.retailer, products, config.weeks, source)
+            public = [(s.name, s.metro) for s in config.sites]
+            if [(s.name, s.metro) for s in spec.sites] != public:
+                raise InputError(
+                    f"{source}: the retailer's sites {[s.name for s in spec.sites]} differ from "
+                    f"the public terms' sites {[s for s, _ in public]} (same names, metros, order)",
+                    field="retailer.sites",
+                )
+            return LpParty(r.party, retailer_model(spec, blocks, config.weeks))
+        v = PrivateVendor.model_validate(doc)
+    except ValidationError as err:
+        raise InputError(f"{source}: {describe_validation_error(err)}") from None
+    names = [x.name for x in config.vendors]
+    if v.party not in names or v.vendor.name != v.party:
+        raise InputError(
+            f"{source}: vendor data for '{v.vendor.name}' (party '{v.party}'), but the vendors "
+            f"are {names}",
+            field="party",
+        )
+    block = blocks[names.index(v.party)]
+    if tuple(v.vendor.products) != block.products:
+        raise InputError(
+            f"{source}: vendor '{v.party}' lists products {v.vendor.products}, the public terms "
+            f"{list(block.products)}",
+            field="vendor.products",
+        )
+    vspec = vendor_spec(v.vendor, f"vendor ('{v.party}')", site_names, config.weeks, source)
+    metros = {s.name: s.metro for s in config.sites}
+    return LpParty(v.party, vendor_model(vspec, block, metros))
+
+
+def load_private(path: str | Path, config: NegotiationConfig) -> LpParty:
+    """Read a party's private data file and build its agent."""
+    return party_from_private(read_json(Path(path)), config, source=str(path))
+
+
+def split_scenario(
+    scenario: Scenario,
+    *,
+    activity_fee: float = 0.0,
+    settings: AdmmSettings | None = None,
+    round_deadline_seconds: float = 60.0,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The public terms and each party's private data of a scenario, as JSON documents."""
+    s = settings or AdmmSettings()
+    full = scenario.to_dict()
+    config = NegotiationConfig(
+        name=scenario.name,
+        hub=scenario.retailer.name,
+        weeks=scenario.weeks,
+        sites=[SiteRef(name=x.name, metro=x.metro) for x in scenario.retailer.sites],
+        vendors=[VendorRef(name=v.name, products=list(v.products)) for v in scenario.vendors],
+        activity_fee=activity_fee,
+        admm=AdmmTerms(eps_abs=s.eps_abs, eps_rel=s.eps_rel, max_rounds=s.max_rounds),
+        round_deadline_seconds=round_deadline_seconds,
+    )
+    private: dict[str, dict[str, Any]] = {
+        scenario.retailer.name: {
+            "schema_version": SCHEMA_VERSION,
+            "party": scenario.retailer.name,
+            "retailer": full["retailer"],
+        }
+    }
+    for v in full["vendors"]:
+        private[v["name"]] = {"schema_version": SCHEMA_VERSION, "party": v["name"], "vendor": v}
+    return config.model_dump(mode="json"), private

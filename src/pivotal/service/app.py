@@ -1,0 +1,238 @@
+"""The coordinator's HTTP API (FastAPI), served by uvicorn.
+
+Public: ``/health``, ``/status`` (progress and residuals only), ``/openapi.json``.
+Per party (bearer token): ``GET /v1/terms``, ``GET /v1/parties/{party}/task?wait=S`` (long
+poll), ``POST /v1/parties/{party}/answers``, ``GET /v1/parties/{party}/result``.
+Operator (the ``operator`` token): ``GET /v1/outcome``.
+
+Errors: 401 missing/unknown token, 403 another party's resource, 404 unknown path, 409 an answer
+for a stale phase or round (or a result before the end), 413 a body over the limit, 422 a
+malformed body (the message names the field).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pivotal.errors import InputError
+from pivotal.negotiation.session import StaleMessageError
+from pivotal.results import package_version
+from pivotal.service.coordinator import AuthError, CoordinatorState
+from pivotal.service.wire import (
+    Ack,
+    Answer,
+    ErrorMessage,
+    Health,
+    PartyResult,
+    Status,
+    TaskMessage,
+    Terms,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+MAX_WAIT_SECONDS = 30.0
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorMessage} for code in (401, 403, 409, 413, 422)
+}
+
+
+_bearer = HTTPBearer(auto_error=False)
+Token = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+class BodyLimit:
+    """Answer 413 to a request body over ``limit`` bytes (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
+            return
+        if scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        chunks, seen = [], 0
+        while True:  # read the whole body (bounded) before the app sees it
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """The coordinator app over a state (see the module docstring)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.closing = True
+        state.wake_all()
+        state.store.close()
+
+    app = FastAPI(
+        title="pivotal coordinator",
+        version=package_version("pivotal"),
+        description=__doc__,
+        lifespan=lifespan,
+    )
+
+    def who(token: HTTPAuthorizationCredentials | None, party: str | None) -> str:
+        return state.authenticate(None if token is None else token.credentials, party)
+
+    @app.exception_handler(AuthError)
+    async def _auth(request: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(StaleMessageError)
+    async def _stale(request: Request, exc: StaleMessageError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError) -> JSONResponse:
+        loc = ["body", exc.field] if exc.field else ["body"]
+        return JSONResponse(
+            {"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]}, status_code=422
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [
+            {
+                "loc": list(e.get("loc", ())),
+                "msg": f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}",
+                "type": e.get("type", "value_error"),
+            }
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.get("/health")
+    async def health() -> Health:
+        """Liveness."""
+        return Health()
+
+    @app.get("/status")
+    async def status() -> Status:
+        """Progress: phase, round, who is awaited, residuals per round."""
+        return state.status()
+
+    @app.get("/v1/terms", responses=_ERRORS)
+    async def terms(token: Token) -> Terms:
+        """The public terms (any party)."""
+        who(token, None)
+        return Terms(config=state.config.model_dump(mode="json"))
+
+    def party_only(token: HTTPAuthorizationCredentials | None, party: str) -> None:
+        who(token, party)
+        if party not in state.config.parties:
+            raise AuthError(403, f"'{party}' is not a party")
+
+    @app.get("/v1/parties/{party}/task", responses=_ERRORS)
+    async def task(
+        party: str,
+        token: Token,
+        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0.0,
+    ) -> TaskMessage:
+        """The party's current task; with ``wait``, hold the request until there is one."""
+        party_only(token, party)
+        message = state.task(party)
+        if message.kind == "wait" and wait > 0:
+            await state.wait_for_change(wait)
+            message = state.task(party)
+        return message
+
+    @app.post("/v1/parties/{party}/answers", responses=_ERRORS)
+    async def answers(party: str, answer: Answer, token: Token) -> Ack:
+        """Post the answer to the current task (posting it twice is harmless)."""
+        party_only(token, party)
+        result = state.submit(party, answer)
+        return Ack(status=result, phase=answer.phase, round=answer.round)  # type: ignore[arg-type]
+
+    @app.get("/v1/parties/{party}/result", responses=_ERRORS)
+    async def result(party: str, token: Token) -> PartyResult:
+        """The party's share of the outcome (after the end)."""
+        party_only(token, party)
+        o = state.outcome()
+        terms = state.config
+        if party == terms.hub:
+            plan = [x for b in o.plan for x in b.tolist()]
+            sq = [x for b in o.status_quo_plan for x in b.tolist()]
+        else:
+            b = [v.name for v in terms.vendors].index(party)
+            plan, sq = o.plan[b].tolist(), o.status_quo_plan[b].tolist()
+        return PartyResult(
+            negotiation=terms.name,
+            party=party,
+            plan=plan,
+            status_quo_plan=sq,
+            costs=dict(o.costs[party]),
+            transfer=o.transfers[party],
+            gain=o.gains[party],
+            gain_without_fee=o.gains_without_fee[party],
+            rounds=o.rounds,
+        )
+
+    @app.get("/v1/outcome", responses=_ERRORS)
+    async def outcome(token: Token) -> dict[str, Any]:
+        """The whole outcome (the operator's token only)."""
+        if not state.is_operator(who(token, None)):
+            raise AuthError(403, "the whole outcome is for the operator's token only")
+        return state.outcome_document()
+
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    return app

@@ -1,0 +1,276 @@
+"""The coordinator service's state: a negotiation session, its database and its credentials.
+
+Every change goes through :meth:`CoordinatorState.submit`, which records the answer (and the
+round it completes) in one SQLite transaction before the next round's tasks become visible. On
+start, the state replays the stored answers into a fresh session; the session is deterministic,
+so a restarted coordinator continues exactly where the old one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pivotal.errors import InputError
+from pivotal.negotiation.coordinator import RoundRecord
+from pivotal.negotiation.deployment import NegotiationConfig, config_from_document
+from pivotal.negotiation.session import NegotiationSession, StaleMessageError, Task
+from pivotal.negotiation.simulation import outcome_document
+from pivotal.negotiation.transfers import NegotiationOutcome, settle
+from pivotal.results import sha256_of
+from pivotal.service.store import OPERATOR, Store, token_hash
+from pivotal.service.wire import SCHEMA_VERSION, Answer, ResidualPoint, Status, TaskMessage
+
+log = logging.getLogger("pivotal.service")
+
+
+class AuthError(Exception):
+    """Missing or unknown credential (401) or a credential of another party (403)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class CoordinatorState:
+    """A negotiation served over HTTP (see the module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.config: NegotiationConfig = config_from_document(
+            store.config(), source=str(store.path)
+        )
+        self._hashes = store.credential_hashes()
+        self._replaying = True
+        self.session = NegotiationSession(self.config.terms(), on_round=self._on_round)
+        self.residuals: list[ResidualPoint] = []
+        self._outcome: NegotiationOutcome | None = None
+        self._outcome_doc: dict[str, Any] | None = None
+        replayed = 0
+        for a in store.answers():
+            self.session.submit(a.party, a.phase, a.round, _answer_value(a.body))
+            replayed += 1
+        self._replaying = False
+        self._changed = asyncio.Event()
+        self.closing = False
+        self.on_finish: Callable[[CoordinatorState], None] | None = None
+        self.round_opened = time.monotonic()
+        self._position = (self.session.phase, self.session.round)
+        if replayed:
+            log.info(
+                "resumed from %s: %d answers replayed, at %s round %d (%s)",
+                store.path,
+                replayed,
+                self.session.phase,
+                self.session.round,
+                self.session.status,
+            )
+
+    # ------------------------------------------------------------------ credentials
+    def authenticate(self, token: str | None, party: str | None) -> str:
+        """The party a bearer token belongs to; ``party`` (if given) must be that party.
+
+        Raises
+        ------
+        AuthError
+            401 for a missing or unknown token, 403 for another party's resource.
+        """
+        if not token:
+            raise AuthError(401, "missing bearer token")
+        digest = token_hash(token)
+        owner = None
+        for name, expected in self._hashes.items():  # constant time per comparison, no early exit
+            if hmac.compare_digest(digest, expected):
+                owner = name
+        if owner is None:
+            raise AuthError(401, "unknown bearer token")
+        if party is not None and owner != party:
+            raise AuthError(403, f"this token belongs to another party, not '{party}'")
+        return owner
+
+    # ------------------------------------------------------------------ progress
+    def _on_round(self, phase: str, record: RoundRecord) -> None:
+        point = ResidualPoint(
+            phase=phase,
+            round=record.round,
+            primal=record.primal_residual,
+            dual=record.dual_residual,
+            eps_primal=record.eps_primal,
+            eps_dual=record.eps_dual,
+            rho=record.rho,
+        )
+        self.residuals.append(point)
+        if self._replaying:
+            return
+        self.store.add_round(
+            phase,
+            record.round,
+            {
+                **point.model_dump(exclude={"phase", "round"}),
+                "plan": [b.tolist() for b in record.plan],
+                "prices": {k: v.tolist() for k, v in record.prices.items()},
+            },
+        )
+        log.info(
+            "%s round %d: primal %.3g (tol %.3g), dual %.3g (tol %.3g), rho %.3g",
+            phase,
+            record.round,
+            record.primal_residual,
+            record.eps_primal,
+            record.dual_residual,
+            record.eps_dual,
+            record.rho,
+        )
+
+    def status(self) -> Status:
+        """Public progress."""
+        s = self.session
+        seconds = time.monotonic() - self.round_opened
+        missing = list(s.missing())
+        state: Any = s.status
+        if state == "running" and missing and seconds > self.config.round_deadline_seconds:
+            state = "waiting"
+        return Status(
+            negotiation=self.config.name,
+            status=state,
+            phase=s.phase,
+            round=s.round,
+            parties=list(self.config.parties),
+            waiting_for=missing,
+            seconds_in_round=seconds,
+            round_deadline_seconds=self.config.round_deadline_seconds,
+            message=s.message,
+            residuals=self.residuals,
+        )
+
+    def task(self, party: str) -> TaskMessage:
+        """A party's current task as a wire message."""
+        t: Task = self.session.task(party)
+        return TaskMessage(
+            negotiation=self.config.name,
+            party=party,
+            kind=t.kind,
+            phase=t.phase,
+            round=t.round,
+            z=None if t.z is None else t.z.tolist(),
+            prices=None if t.prices is None else t.prices.tolist(),
+            rho=t.rho,
+            plans={k: v.tolist() for k, v in t.plans.items()},
+            message=self.session.message,
+        )
+
+    async def wait_for_change(self, seconds: float) -> None:
+        """Return when the negotiation moves on, the service closes, or after ``seconds``."""
+        if self.closing or seconds <= 0:
+            return
+        event = self._changed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=seconds)
+
+    def wake_all(self) -> None:
+        """Release every waiting request (a change or shutdown)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # ------------------------------------------------------------------ answers
+    def submit(self, party: str, answer: Answer) -> str:
+        """Record and apply an answer; the round it completes is committed in the same
+        transaction, before anyone can see the next round.
+
+        Raises
+        ------
+        StaleMessageError
+            For another phase or round than the current one.
+        InputError
+            For an answer of the wrong form.
+        """
+        body: dict[str, Any] = (
+            {"plan": answer.plan} if answer.plan is not None else {"costs": answer.costs}
+        )
+        s = self.session
+        try:
+            with self.store.transaction():
+                result = s.submit(party, answer.phase, answer.round, _answer_value(body))
+                if result == "accepted":
+                    self.store.add_answer(answer.phase, answer.round, party, body)
+        except sqlite3.Error as exc:  # the session moved on but the database did not
+            log.critical(
+                "cannot commit to %s (%s); stopping so a restart replays", self.store.path, exc
+            )
+            os._exit(70)
+        position = (s.phase, s.round)
+        if position != self._position or s.status != "running":
+            self._position = position
+            self.round_opened = time.monotonic()
+            if s.status != "running":
+                log.info("negotiation %s: %s %s", self.config.name, s.status, s.message)
+                if self.on_finish is not None:
+                    self.on_finish(self)
+            self.wake_all()
+        return result
+
+    # ------------------------------------------------------------------ results
+    def outcome(self) -> NegotiationOutcome:
+        """The settled outcome (once done)."""
+        if self._outcome is None:
+            if self.session.status != "done":
+                raise StaleMessageError(
+                    f"the negotiation is not finished ({self.session.status}, "
+                    f"{self.session.phase} round {self.session.round})"
+                )
+            self._outcome = settle(self.session, seconds=0.0)
+        return self._outcome
+
+    def outcome_document(self) -> dict[str, Any]:
+        """The full outcome as the CLI's JSON document (the operator's view)."""
+        if self._outcome_doc is None:
+            doc = outcome_document(self.outcome(), self.config.blocks(), self.config.name)
+            doc["provenance"]["input_sha256"] = sha256_of(self.config.model_dump(mode="json"))
+            doc["schema_version"] = SCHEMA_VERSION
+            self._outcome_doc = doc
+        return self._outcome_doc
+
+    def is_operator(self, party: str) -> bool:
+        """Whether a credential is the operator's."""
+        return party == OPERATOR
+
+
+def _answer_value(body: dict[str, Any]) -> Any:
+    if body.get("plan") is not None:
+        return np.asarray(body["plan"], dtype=np.float64)
+    costs = body.get("costs")
+    if not isinstance(costs, dict):
+        raise InputError("an answer needs 'plan' or 'costs'")
+    return costs
+
+
+def open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, dict[str, str]]:
+    """Open an existing database, or create one from a config (returning fresh credentials)."""
+    from pivotal.negotiation.deployment import load_config
+
+    if db.exists():
+        store = Store.open(db)
+        if config_path is not None:
+            given = load_config(config_path).model_dump(mode="json")
+            if given != store.config():
+                raise InputError(
+                    f"{db} holds another negotiation than {config_path}; use a new --db or the "
+                    "same config",
+                    field="config",
+                )
+        return CoordinatorState(store), {}
+    if config_path is None:
+        raise InputError(f"{db} does not exist; give --config to start a new negotiation")
+    config = load_config(config_path)
+    store, tokens = Store.create(db, config.model_dump(mode="json"), list(config.parties))
+    return CoordinatorState(store), tokens

@@ -1,0 +1,187 @@
+"""Persistence of a negotiation in SQLite (WAL): public terms, credential hashes, every accepted
+answer, every completed round.
+
+What is stored is what the coordinator may know: the public terms, SHA-256 hashes of the party
+credentials, the plans parties post (with phase and round), their scalar costs at named plans,
+and per round the consensus plan, the prices and the residuals. Answers are the source of truth:
+the session is deterministic, so replaying them in acceptance order rebuilds the state exactly;
+the round records are kept for inspection and are checked against the replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pivotal.errors import InputError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS credentials (party TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS answers (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    phase TEXT NOT NULL, round INTEGER NOT NULL, party TEXT NOT NULL,
+    body TEXT NOT NULL, received_at REAL NOT NULL,
+    UNIQUE (phase, round, party)
+);
+CREATE TABLE IF NOT EXISTS rounds (
+    phase TEXT NOT NULL, round INTEGER NOT NULL,
+    primal REAL NOT NULL, dual REAL NOT NULL, eps_primal REAL NOT NULL, eps_dual REAL NOT NULL,
+    rho REAL NOT NULL, plan TEXT NOT NULL, prices TEXT NOT NULL, committed_at REAL NOT NULL,
+    PRIMARY KEY (phase, round)
+);
+"""
+OPERATOR = "operator"
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of a credential (credentials are 256-bit random, so no salt is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """One accepted answer."""
+
+    phase: str
+    round: int
+    party: str
+    body: dict[str, Any]
+
+
+class Store:
+    """One negotiation's database.
+
+    Use :meth:`create` for a new database (it issues the credentials) and :meth:`open` for an
+    existing one.
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process kills
+        db.executescript(_SCHEMA)
+        return db
+
+    @classmethod
+    def create(
+        cls, path: Path, config: dict[str, Any], parties: list[str]
+    ) -> tuple[Store, dict[str, str]]:
+        """A new database for a negotiation; returns it and one fresh credential per party
+        (plus ``operator``), which are stored only as hashes."""
+        if path.exists():
+            raise InputError(f"{path} already exists", field="db")
+        store = cls(path, cls._connect(path))
+        tokens = {p: secrets.token_urlsafe(32) for p in [*parties, OPERATOR]}
+        with store.transaction():
+            store._db.execute(
+                "INSERT INTO meta VALUES ('config', ?), ('created_at', ?)",
+                (json.dumps(config, sort_keys=True), str(time.time())),
+            )
+            store._db.executemany(
+                "INSERT INTO credentials VALUES (?, ?)",
+                [(p, token_hash(t)) for p, t in tokens.items()],
+            )
+        return store, tokens
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """An existing database."""
+        if not path.is_file():
+            raise InputError(f"{path} does not exist", field="db")
+        try:
+            store = cls(path, cls._connect(path))
+            store.config()
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{path} is not a pivotal negotiation database ({exc})") from None
+        return store
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    class _Transaction:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> None:
+            self.db.execute("BEGIN IMMEDIATE")
+
+        def __exit__(self, kind: object, value: object, tb: object) -> None:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+    def transaction(self) -> Store._Transaction:
+        """``with store.transaction():`` commits on success, rolls back on an exception."""
+        return Store._Transaction(self._db)
+
+    def config(self) -> dict[str, Any]:
+        """The public terms."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        if row is None:
+            raise InputError(f"{self.path} holds no negotiation")
+        value: dict[str, Any] = json.loads(row[0])
+        return value
+
+    def credential_hashes(self) -> dict[str, str]:
+        """Party -> SHA-256 of its credential."""
+        return dict(self._db.execute("SELECT party, token_sha256 FROM credentials").fetchall())
+
+    def add_answer(self, phase: str, round_: int, party: str, body: dict[str, Any]) -> None:
+        """Record an accepted answer (inside a transaction)."""
+        self._db.execute(
+            "INSERT INTO answers (phase, round, party, body, received_at) VALUES (?, ?, ?, ?, ?)",
+            (phase, round_, party, json.dumps(body), time.time()),
+        )
+
+    def answers(self) -> Iterator[StoredAnswer]:
+        """Every accepted answer in acceptance order."""
+        for phase, round_, party, body in self._db.execute(
+            "SELECT phase, round, party, body FROM answers ORDER BY seq"
+        ):
+            yield StoredAnswer(phase, round_, party, json.loads(body))
+
+    def add_round(self, phase: str, round_: int, record: dict[str, Any]) -> None:
+        """Record a completed round (inside a transaction)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                phase,
+                round_,
+                record["primal"],
+                record["dual"],
+                record["eps_primal"],
+                record["eps_dual"],
+                record["rho"],
+                json.dumps(record["plan"]),
+                json.dumps(record["prices"]),
+                time.time(),
+            ),
+        )
+
+    def round_records(self) -> list[dict[str, Any]]:
+        """Every completed round's residuals, in order of completion."""
+        rows = self._db.execute(
+            "SELECT phase, round, primal, dual, eps_primal, eps_dual, rho, committed_at "
+            "FROM rounds ORDER BY committed_at, round"
+        ).fetchall()
+        keys = ("phase", "round", "primal", "dual", "eps_primal", "eps_dual", "rho", "at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def round_plan(self, phase: str, round_: int) -> list[list[float]] | None:
+        """The consensus plan recorded after a round."""
+        row = self._db.execute(
+            "SELECT plan FROM rounds WHERE phase = ? AND round = ?", (phase, round_)
+        ).fetchone()
+        return None if row is None else list(json.loads(row[0]))

@@ -1,0 +1,125 @@
+"""The coordinator service's wire schema (version 1), as pydantic models.
+
+Every message in either direction carries ``schema_version``; a request with another version is
+rejected with 422 naming the field. The schema is published at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+SchemaVersion = Literal[1]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    schema_version: SchemaVersion = 1
+
+
+class Health(_Out):
+    """``GET /health``."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ResidualPoint(BaseModel):
+    """One ADMM round's residuals (no plans, no prices)."""
+
+    phase: str
+    round: int
+    primal: float
+    dual: float
+    eps_primal: float
+    eps_dual: float
+    rho: float
+
+
+class Status(_Out):
+    """``GET /status``: public progress of the negotiation, never plans, prices or costs."""
+
+    negotiation: str
+    status: Literal["running", "waiting", "done", "failed"]
+    phase: str
+    round: int
+    parties: list[str]
+    waiting_for: list[str]
+    seconds_in_round: float
+    round_deadline_seconds: float
+    message: str = ""
+    residuals: list[ResidualPoint] = []
+
+
+class TaskMessage(_Out):
+    """``GET /v1/parties/{party}/task``: what the party is asked to do now.
+
+    ``best_response``: post ``plan = argmin C(x) + prices'x + (rho/2)||x - z||^2``;
+    ``status_quo``: post the plan you would choose alone (the hub); ``costs``: post your cost
+    at each plan in ``plans``; ``wait``: ask again; ``done``/``failed``: the negotiation is over.
+    """
+
+    negotiation: str
+    party: str
+    kind: Literal["status_quo", "best_response", "costs", "wait", "done", "failed"]
+    phase: str
+    round: int
+    z: list[float] | None = None
+    prices: list[float] | None = None
+    rho: float | None = None
+    plans: dict[str, list[float]] = {}
+    message: str = ""
+
+
+class Answer(BaseModel):
+    """``POST /v1/parties/{party}/answers``: a party's answer to its current task."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: SchemaVersion
+    phase: Name
+    round: int = Field(ge=0, le=10**9)
+    plan: list[FiniteFloat] | None = Field(default=None, max_length=10**6)
+    costs: dict[Name, FiniteFloat] | None = Field(default=None, max_length=10**4)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Answer:
+        if (self.plan is None) == (self.costs is None):
+            raise ValueError("give exactly one of 'plan' and 'costs'")
+        return self
+
+
+class Ack(_Out):
+    """The reply to an answer."""
+
+    status: Literal["accepted", "duplicate"]
+    phase: str
+    round: int
+
+
+class PartyResult(_Out):
+    """``GET /v1/parties/{party}/result``: a party's own share of the outcome."""
+
+    negotiation: str
+    party: str
+    plan: list[float]
+    status_quo_plan: list[float]
+    costs: dict[str, float]
+    transfer: float
+    gain: float
+    gain_without_fee: float
+    rounds: int
+
+
+class Terms(_Out):
+    """``GET /v1/terms``: the public terms (the coordinator's config)."""
+
+    config: dict[str, object]
+
+
+class ErrorMessage(BaseModel):
+    """An error reply."""
+
+    detail: str | list[dict[str, object]]
