@@ -14,7 +14,7 @@ from pivotal.errors import ConvergenceError, InputError
 from pivotal.fileio import read_text, write_text_atomic
 from pivotal.service.agent import Agent, AgentOptions
 from pivotal.service.coordinator import CoordinatorState, open_state
-from pivotal.service.server import serve
+from pivotal.service.server import configure_logging, serve
 
 serve_app = typer.Typer(help="Run the negotiation coordinator service.", no_args_is_help=True)
 agent_app = typer.Typer(help="Run a party's negotiation agent.", no_args_is_help=True)
@@ -51,6 +51,7 @@ def serve_coordinator(
         raise InputError(f"--port must be in 0..65535, got {port}")
     if tokens_dir is not None and db.exists():
         raise InputError("--tokens-dir is only for a new database: credentials are issued once")
+    configure_logging()
     state, tokens = open_state(db, config)
     if tokens:
         out.print("credentials (shown once; the coordinator keeps only their hashes):")

@@ -32,6 +32,15 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def configure_logging() -> None:
+    """The coordinator's log on stderr (events, residuals; never private data)."""
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket (``port=0`` picks a free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -55,11 +64,6 @@ def serve(
     announce: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; ``announce`` gets the URL once the socket is bound."""
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     sock = bind(host, port)
     bound = sock.getsockname()[1]
     scheme = "https" if tls_cert is not None else "http"

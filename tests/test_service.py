@@ -1,0 +1,330 @@
+"""The coordinator service with real processes on 127.0.0.1: end to end, faults, security, privacy.
+
+References: the in-process negotiation (same session code, same agents: results must agree to
+1e-9) and the centralized LP (transfers to 1e-3 relative, as in the negotiation tests).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from _service import Deployment, deploy, wait_until
+from pivotal.negotiation.scenario import Scenario, generate_scenario, truck_example
+from pivotal.negotiation.simulation import Simulation, simulate
+
+
+def three_vendors() -> Scenario:
+    return generate_scenario(4, 3, 3, 2, 3, np.random.default_rng(7))
+
+
+@pytest.fixture
+def deployments(tmp_path: Path) -> Iterator[list[Deployment]]:
+    made: list[Deployment] = []
+    yield made
+    for d in made:
+        d.stop()
+
+
+def _flat(plan: dict[str, Any]) -> np.ndarray:
+    return np.array(
+        [x for v in plan.values() for p in v.values() for s in p.values() for x in s], dtype=float
+    )
+
+
+def assert_same(outcome: dict[str, Any], reference: Simulation, tol: float) -> None:
+    ref = reference.to_dict()
+    np.testing.assert_allclose(_flat(outcome["plan"]), _flat(ref["plan"]), rtol=0, atol=tol)
+    for party, money in ref["transfers"].items():
+        assert abs(outcome["transfers"][party] - money) <= tol * max(1.0, abs(money)), party
+    for party, gain in ref["gains"].items():
+        assert abs(outcome["gains"][party] - gain) <= tol * max(1.0, abs(gain)), party
+
+
+def run_all(d: Deployment, timeout: float = 240) -> dict[str, Any]:
+    agents = [d.start_agent(p) for p in d.parties]
+    for a in agents:
+        assert a.wait(timeout=timeout) == 0, d.log_text()
+    return d.outcome()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", [truck_example, three_vendors], ids=["truck", "3-vendors"])
+def test_end_to_end_matches_in_process(
+    tmp_path: Path, deployments: list[Deployment], make: Any
+) -> None:
+    scenario = make()
+    d = deploy(tmp_path, scenario)
+    deployments.append(d)
+    d.start_coordinator()
+    outcome = run_all(d)
+    reference = simulate(scenario, check=True)
+    assert_same(outcome, reference, 1e-9)
+    assert outcome["converged"] and d.status()["status"] == "done"
+    assert reference.centralized is not None
+    for party, money in reference.centralized.transfers.items():
+        assert abs(outcome["transfers"][party] - money) <= max(1.0, 1e-3 * abs(money))
+    # the outcome file the coordinator writes at the end is the same document
+    assert json.loads((tmp_path / "outcome.json").read_text())["transfers"] == outcome["transfers"]
+    # every agent printed its own share
+    for party in d.parties:
+        mine = json.loads((tmp_path / f"agent-{party}.log").read_text())
+        assert mine["transfer"] == outcome["transfers"][party]
+
+
+@pytest.mark.slow
+def test_coordinator_sigkill_and_restart_resumes_exactly(
+    tmp_path: Path, deployments: list[Deployment]
+) -> None:
+    scenario = three_vendors()
+    d = deploy(tmp_path, scenario)
+    deployments.append(d)
+    url = d.start_coordinator()
+    port = int(url.rsplit(":", 1)[1])
+    agents = [d.start_agent(p) for p in d.parties]
+    kills = 0
+    for phase, at_round in (("joint", 8), ("without:vendor2", 3)):
+        wait_until(
+            lambda phase=phase, at_round=at_round: (
+                d.status()["phase"] == phase and d.status()["round"] >= at_round
+            ),
+            120,
+            f"{phase} round {at_round}",
+        )
+        assert d.coordinator is not None
+        d.coordinator.send_signal(signal.SIGKILL)
+        d.coordinator.wait()
+        kills += 1
+        time.sleep(0.5)  # agents see a dead coordinator and retry
+        d.start_coordinator(port)
+    for a in agents:
+        assert a.wait(timeout=240) == 0, d.log_text()
+    assert kills == 2
+    assert "answers replayed" in d.log_text()
+    assert_same(d.outcome(), simulate(scenario, check=False), 1e-9)
+
+
+@pytest.mark.slow
+def test_agent_sigkill_and_restart_picks_up_the_current_round(
+    tmp_path: Path, deployments: list[Deployment]
+) -> None:
+    scenario = three_vendors()
+    d = deploy(tmp_path, scenario)
+    deployments.append(d)
+    d.start_coordinator()
+    agents = {p: d.start_agent(p) for p in d.parties}
+    wait_until(lambda: d.status()["phase"] == "joint" and d.status()["round"] >= 5, 120, "round 5")
+    agents["vendor1"].send_signal(signal.SIGKILL)
+    agents["vendor1"].wait()
+    time.sleep(0.3)
+    agents["vendor1"] = d.start_agent("vendor1")
+    for a in agents.values():
+        assert a.wait(timeout=240) == 0, d.log_text()
+    # the restarted agent answers from a cold local solver: same optimum, protocol tolerance
+    reference = simulate(scenario, check=True)
+    assert reference.centralized is not None
+    outcome = d.outcome()
+    for party, money in reference.centralized.transfers.items():
+        assert abs(outcome["transfers"][party] - money) <= max(1.0, 1e-3 * abs(money))
+    assert abs(outcome["total_cost"] - reference.centralized.total_cost) <= 1e-4 * abs(
+        reference.centralized.total_cost
+    )
+
+
+@pytest.mark.slow
+def test_silent_agent_pauses_then_duplicates_are_harmless(
+    tmp_path: Path, deployments: list[Deployment]
+) -> None:
+    scenario = truck_example()
+    d = deploy(tmp_path, scenario, round_deadline_seconds=0.5)
+    deployments.append(d)
+    d.start_coordinator()
+    retailer = d.start_agent("retailer")
+    wait_until(
+        lambda: d.status()["status"] == "waiting" and d.status()["phase"] == "joint",
+        60,
+        "the waiting status in the joint phase",
+    )
+    status = d.status()
+    assert status["waiting_for"] == ["vendor"] and status["phase"] == "joint"
+    assert retailer.poll() is None  # the retailer waits, it does not fail
+    # the vendor answers round 0 by hand, twice: the second post changes nothing
+    task = httpx.get(f"{d.url}/v1/parties/vendor/task", headers=d.headers("vendor")).json()
+    from pivotal.negotiation.deployment import load_config, load_private
+
+    party = load_private(d.private("vendor"), load_config(d.config))
+    plan = party.best_response(np.array(task["z"]), np.array(task["prices"]), task["rho"])
+    body = {"schema_version": 1, "phase": "joint", "round": 0, "plan": plan.tolist()}
+    first = httpx.post(f"{d.url}/v1/parties/vendor/answers", headers=d.headers("vendor"), json=body)
+    assert first.status_code == 200 and first.json()["status"] == "accepted"
+    wait_until(lambda: d.status()["round"] >= 1 or d.status()["phase"] != "joint", 30, "round 1")
+    again = httpx.post(f"{d.url}/v1/parties/vendor/answers", headers=d.headers("vendor"), json=body)
+    assert again.status_code == 409  # that round is over; nothing changes
+    with sqlite3.connect(d.db) as db:
+        rows = db.execute(
+            "SELECT COUNT(*) FROM answers WHERE party = 'vendor' AND phase = 'joint' AND round = 0"
+        ).fetchone()
+    assert rows == (1,)
+    vendor = d.start_agent("vendor")
+    assert vendor.wait(timeout=120) == 0 and retailer.wait(timeout=120) == 0
+    reference = simulate(scenario, check=True)
+    assert reference.centralized is not None
+    transfers = d.outcome()["transfers"]
+    for p, money in reference.centralized.transfers.items():
+        assert abs(transfers[p] - money) <= max(1.0, 1e-3 * abs(money))
+
+
+def test_sigterm_shuts_down_gracefully(tmp_path: Path, deployments: list[Deployment]) -> None:
+    d = deploy(tmp_path, truck_example())
+    deployments.append(d)
+    d.start_coordinator()
+    # a long poll is in flight when the signal arrives
+    polled: list[int] = []
+
+    def long_poll() -> None:
+        url = f"{d.url}/v1/parties/vendor/task"
+        r = httpx.get(url, params={"wait": 30}, headers=d.headers("vendor"), timeout=40)
+        polled.append(r.status_code)
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    time.sleep(0.5)
+    assert d.coordinator is not None
+    start = time.monotonic()
+    d.coordinator.send_signal(signal.SIGTERM)
+    # uvicorn re-raises the signal after its graceful shutdown (exit status -SIGTERM)
+    assert d.coordinator.wait(timeout=15) in (0, -signal.SIGTERM)
+    poller.join(timeout=15)
+    assert time.monotonic() - start < 10
+    assert polled == [200]  # released with a 'wait' task, not cut off
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{d.url}/health")
+    assert "Application shutdown complete" in d.log_text()
+
+
+# ---------------------------------------------------------------------------------- security
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    d = deploy(
+        tmp_path_factory.mktemp("security"),
+        generate_scenario(2, 2, 2, 1, 2, np.random.default_rng(3)),
+    )
+    d.start_coordinator()
+    yield d
+    d.stop()
+
+
+def test_http_status_codes(served: Deployment) -> None:
+    d = served
+    url = f"{d.url}/v1/parties/retailer/task"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert httpx.get(url, headers=d.headers("vendor1")).status_code == 403
+    assert httpx.get(url, headers=d.headers("operator")).status_code == 403
+    assert httpx.get(f"{d.url}/v1/outcome", headers=d.headers("vendor1")).status_code == 403
+    post = f"{d.url}/v1/parties/vendor1/answers"
+    body = {"schema_version": 1, "phase": "joint", "round": 0, "plan": [0.0]}
+    assert httpx.post(post, headers=d.headers("vendor2"), json=body).status_code == 403
+    stale = httpx.post(post, headers=d.headers("vendor1"), json={**body, "round": 5})
+    assert stale.status_code == 409 and "status_quo round 0" in stale.json()["detail"]
+    big = httpx.post(post, headers=d.headers("vendor1"), content=b"[" + b"0," * 5_000_000 + b"0]")
+    assert big.status_code == 413
+    bad = httpx.post(post, headers=d.headers("vendor1"), json={**body, "round": "x"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "round"]
+    version = httpx.post(post, headers=d.headers("vendor1"), json={**body, "schema_version": 2})
+    assert version.status_code == 422 and "schema_version" in version.text
+    hub = f"{d.url}/v1/parties/retailer/answers"
+    short = {"schema_version": 1, "phase": "status_quo", "round": 0, "plan": [1.0]}
+    wrong = httpx.post(hub, headers=d.headers("retailer"), json=short)
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["body", "plan"]
+    assert (
+        httpx.get(f"{d.url}/v1/parties/retailer/result", headers=d.headers("retailer")).status_code
+        == 409
+    )
+    spec = httpx.get(f"{d.url}/openapi.json").json()
+    assert {"/v1/parties/{party}/task", "/v1/parties/{party}/answers", "/status"} <= set(
+        spec["paths"]
+    )
+
+
+def test_fuzz_every_endpoint_without_5xx(served: Deployment) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
+    failures: list[str] = []
+    codes: list[int] = []
+    tokens = {"none": {}, "retailer": served.headers("retailer")}
+
+    def fuzz(operation: Any, headers: dict[str, str]) -> None:
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def check(case: Any) -> None:
+            response = case.call(headers=headers, timeout=10)
+            codes.append(response.status_code)
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")
+
+        check()
+
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 7
+    for headers in tokens.values():
+        for operation in operations:
+            fuzz(operation, headers)
+    assert not failures, failures
+    assert len(codes) >= 2 * len(operations) * 5 and {200, 401, 422} <= set(codes)
+    assert served.coordinator is not None and served.coordinator.poll() is None
+
+
+# ---------------------------------------------------------------------------------- privacy
+SENTINELS = (2.718281828459, 0.0314159265358, 1.41421356237)
+
+
+@pytest.mark.slow
+def test_private_numbers_never_reach_the_coordinator(
+    tmp_path: Path, deployments: list[Deployment]
+) -> None:
+    scenario = truck_example()
+    d = deploy(tmp_path, scenario)
+    deployments.append(d)
+    # plant sentinels in each party's private data
+    retailer = json.loads(d.private("retailer").read_text())
+    retailer["retailer"]["sites"][0]["holding_cost"] = SENTINELS[1]
+    retailer["retailer"]["shortage_penalty"] = 100 + SENTINELS[2]
+    d.private("retailer").write_text(json.dumps(retailer))
+    vendor = json.loads(d.private("vendor").read_text())
+    vendor["vendor"]["factories"][0]["production_cost"] = SENTINELS[0]
+    d.private("vendor").write_text(json.dumps(vendor))
+    d.start_coordinator()
+    outcome = run_all(d)
+    responses = [
+        json.dumps(outcome),
+        httpx.get(f"{d.url}/status").text,
+        *(
+            httpx.get(f"{d.url}/v1/parties/{p}/result", headers=d.headers(p)).text
+            for p in d.parties
+        ),
+        httpx.get(f"{d.url}/v1/terms", headers=d.headers("vendor")).text,
+    ]
+    d.stop()
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("negotiation.sqlite*"))
+    with sqlite3.connect(d.db) as db:
+        dump = "\n".join(db.iterdump())
+    logs = d.log_text() + (tmp_path / "coordinator.out").read_text()
+    for sentinel in SENTINELS:
+        for text in (repr(sentinel), f"{sentinel:.10g}", f"{100 + sentinel!r}"):
+            assert text.encode() not in stored
+            assert text not in dump
+            assert text not in logs
+            assert all(text not in r for r in responses)
