@@ -16,7 +16,7 @@ wrap the loop. Update formulas: :mod:`pivotal.negotiation.admm`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +89,10 @@ class Coordinator:
         Starting consensus plan per block (zeros by default).
     initial_prices:
         Starting prices per party (zeros by default; a warm start passes the last run's).
+    keep_plans:
+        Keep every round's plan and prices in the history (default). When off, only the last
+        round keeps them and earlier records hold residuals only (memory stays flat; a service
+        that persists each round elsewhere needs no more).
     """
 
     def __init__(
@@ -99,8 +103,10 @@ class Coordinator:
         *,
         initial_plan: Sequence[FloatArray] | None = None,
         initial_prices: Mapping[str, FloatArray] | None = None,
+        keep_plans: bool = True,
     ) -> None:
         self.settings = settings or AdmmSettings()
+        self.keep_plans = keep_plans
         self.block_sizes = tuple(int(n) for n in block_sizes)
         self.views = {v.name: v for v in views}
         if len(self.views) != len(views):
@@ -158,12 +164,13 @@ class Coordinator:
         """The current round's broadcast to every party (empty once the run is over)."""
         if self.done:
             return {}
-        return {
-            name: Broadcast(
-                self.round, name, self._local(name, self.z), self.prices[name].copy(), self.rho
-            )
-            for name in self.views
-        }
+        return {name: self.broadcast(name) for name in self.views}
+
+    def broadcast(self, name: str) -> Broadcast:
+        """The current round's broadcast to one party."""
+        return Broadcast(
+            self.round, name, self._local(name, self.z), self.prices[name].copy(), self.rho
+        )
 
     def start(self) -> dict[str, Broadcast]:
         """Round 0's broadcasts."""
@@ -246,6 +253,8 @@ class Coordinator:
                 {k: v.copy() for k, v in self.prices.items()},
             )
         )
+        if not self.keep_plans and len(self.history) > 1:
+            self.history[-2] = replace(self.history[-2], plan=(), prices={})
         self.round += 1
         if primal <= eps_primal and dual <= eps_dual:
             self.converged = self.done = True

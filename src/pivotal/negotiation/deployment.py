@@ -89,7 +89,7 @@ class NegotiationConfig(_Model):
         a = self.admm
         return AdmmSettings(eps_abs=a.eps_abs, eps_rel=a.eps_rel, max_rounds=a.max_rounds)
 
-    def terms(self) -> SessionTerms:
+    def terms(self, *, keep_plans: bool = True) -> SessionTerms:
         """The session's terms."""
         return SessionTerms(
             self.hub,
@@ -97,6 +97,7 @@ class NegotiationConfig(_Model):
             tuple(b.size for b in self.blocks()),
             self.settings(),
             activity_fee=self.activity_fee,
+            keep_plans=keep_plans,
         )
 
 

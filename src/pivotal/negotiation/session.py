@@ -51,6 +51,7 @@ class SessionTerms:
     warm_start_counterfactuals: bool = False
     require_convergence: bool = True
     tolerances: Tolerances = field(default_factory=lambda: Tolerances(abs_tol=1e-3, rel_tol=1e-4))
+    keep_plans: bool = True
 
     def __post_init__(self) -> None:
         names = (self.hub, *self.vendors)
@@ -151,6 +152,8 @@ class NegotiationSession:
         self.counterfactuals: dict[str, AdmmResult] = {}
         self._queue: list[str] = []
         self.reported_costs: dict[str, dict[str, float]] = {}
+        self._parties = frozenset(terms.parties)
+        self._set_expected()
         if status_quo is not None:
             self._set_status_quo(self._checked_plan(np.concatenate(status_quo), terms.hub))
 
@@ -159,15 +162,25 @@ class NegotiationSession:
         """Parties whose answer the current step needs (answered or not)."""
         if self.status != "running":
             return ()
+        return self._expected
+
+    def _set_expected(self) -> None:
         if self.phase == "status_quo":
-            return (self.terms.hub,)
-        if self.phase == "costs":
-            return self.terms.parties
-        return tuple(p for p in self.terms.parties if self._fixed is None or p != self._fixed[0])
+            self._expected: tuple[str, ...] = (self.terms.hub,)
+        elif self.phase == "costs":
+            self._expected = self.terms.parties
+        else:
+            fixed = None if self._fixed is None else self._fixed[0]
+            self._expected = tuple(p for p in self.terms.parties if p != fixed)
+        self._expected_set = frozenset(self._expected)
 
     def missing(self) -> tuple[str, ...]:
         """Parties the current step still waits for."""
         return tuple(p for p in self.expected() if p not in self._pending)
+
+    def complete(self) -> bool:
+        """Whether every expected answer of the current step is in."""
+        return len(self._pending) == len(self._expected)
 
     def answered(self, party: str) -> FloatArray | dict[str, float] | None:
         """The answer a party already gave in the current step, if any."""
@@ -175,20 +188,20 @@ class NegotiationSession:
 
     def task(self, party: str) -> Task:
         """The current task of a party."""
-        if party not in self.terms.parties:
+        if party not in self._parties:
             raise InputError(f"unknown party '{party}'")
         if self.status == "done":
             return Task("done", self.phase, self.round)
         if self.status == "failed":
             return Task("failed", self.phase, self.round)
-        if party not in self.expected() or party in self._pending:
+        if party not in self._expected_set or party in self._pending:
             return Task("wait", self.phase, self.round)
         if self.phase == "status_quo":
             return Task("status_quo", self.phase, self.round)
         if self.phase == "costs":
             return Task("costs", self.phase, self.round, plans=self._cost_plans(party))
         assert self._coordinator is not None
-        b = self._coordinator.broadcasts()[party]
+        b = self._coordinator.broadcast(party)
         return Task("best_response", self.phase, self.round, b.z, b.prices, b.rho)
 
     # ----------------------------------------------------------------------- answering
@@ -206,14 +219,14 @@ class NegotiationSession:
         InputError
             If the answer has the wrong form (length, non-finite or negative entries, labels).
         """
-        if party not in self.terms.parties:
+        if party not in self._parties:
             raise InputError(f"unknown party '{party}'")
         if self.status != "running" or phase != self.phase or round_ != self.round:
             raise StaleMessageError(
                 f"the answer is for {phase} round {round_}, but the negotiation is at "
                 f"{self.phase} round {self.round} ({self.status})"
             )
-        if party not in self.expected():
+        if party not in self._expected_set:
             raise StaleMessageError(f"party '{party}' has nothing to answer in {self.phase}")
         if party in self._pending:
             return "duplicate"
@@ -227,7 +240,7 @@ class NegotiationSession:
             if isinstance(answer, Mapping):
                 raise InputError("this step needs a plan, not costs", field="plan")
             self._pending[party] = self._checked_plan(answer, party)
-        if not self.missing():
+        if self.complete():
             self._advance()
         return "accepted"
 
@@ -274,16 +287,23 @@ class NegotiationSession:
         self._fixed = None
         self._coordinator = None
         if self.phase == "costs":
+            self._set_expected()
             return
         assert self.status_quo is not None
         t = self.terms
         if self.phase == "joint":
             self._coordinator = Coordinator(
-                t.block_sizes, t.views, t.settings, initial_plan=self.status_quo
+                t.block_sizes,
+                t.views,
+                t.settings,
+                initial_plan=self.status_quo,
+                keep_plans=t.keep_plans,
             )
+            self._set_expected()
             return
         vendor = self.phase.removeprefix("without:")
         self._fixed = (vendor, self.status_quo[t.vendors.index(vendor)])
+        self._set_expected()
         warm = t.warm_start_counterfactuals and self.joint is not None
         self._coordinator = Coordinator(
             t.block_sizes,
@@ -291,6 +311,7 @@ class NegotiationSession:
             t.counterfactual_settings or t.settings,
             initial_plan=self.joint.plan if warm and self.joint else self.status_quo,
             initial_prices=self.joint.prices if warm and self.joint else None,
+            keep_plans=t.keep_plans,
         )
 
     def _advance(self) -> None:

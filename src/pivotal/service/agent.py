@@ -126,14 +126,16 @@ class Agent:
         """Answer tasks until the negotiation ends; return this party's result."""
         me = self.party_name
         self._party_model()  # fail early on bad private data or a wrong token
+        wait = {"wait": self.options.poll_seconds}
+        task: dict[str, Any] | None = None
         while True:
-            response = self._request(
-                "GET", f"/v1/parties/{me}/task", params={"wait": self.options.poll_seconds}
-            )
-            _expect(response, "fetching the task")
-            task = response.json()
+            if task is None:
+                response = self._request("GET", f"/v1/parties/{me}/task", params=wait)
+                _expect(response, "fetching the task")
+                task = response.json()
             kind = task["kind"]
             if kind == "wait":
+                task = None
                 continue
             if kind == "failed":
                 raise ConvergenceError(f"the negotiation failed: {task['message']}")
@@ -143,12 +145,15 @@ class Agent:
                 doc: dict[str, Any] = result.json()
                 return doc
             body = self.answer(task)
-            posted = self._request("POST", f"/v1/parties/{me}/answers", json=body)
-            if posted.status_code == 409:  # the negotiation moved on meanwhile
-                continue
-            _expect(posted, "posting the answer")
+            # the reply to an answer carries the next task (long poll): one request per round
+            posted = self._request("POST", f"/v1/parties/{me}/answers", json=body, params=wait)
             if self.on_event is not None:
                 self.on_event({"phase": task["phase"], "round": task["round"], "kind": kind})
+            if posted.status_code == 409:  # the negotiation moved on meanwhile
+                task = None
+                continue
+            _expect(posted, "posting the answer")
+            task = posted.json().get("next_task")
 
 
 def _detail(response: httpx.Response) -> str:

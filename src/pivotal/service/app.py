@@ -13,13 +13,14 @@ malformed body (the message names the field).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pivotal.errors import InputError
@@ -44,13 +45,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
-MAX_WAIT_SECONDS = 30.0
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorMessage} for code in (401, 403, 409, 413, 422)
 }
 
 
 _bearer = HTTPBearer(auto_error=False)
+Wait = Annotated[float, Query(ge=0, le=30.0, description="Long-poll seconds.")]
 Token = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -179,29 +180,38 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
 
     def party_only(token: HTTPAuthorizationCredentials | None, party: str) -> None:
         who(token, party)
-        if party not in state.config.parties:
+        if party not in state.parties:
             raise AuthError(403, f"'{party}' is not a party")
 
-    @app.get("/v1/parties/{party}/task", responses=_ERRORS)
-    async def task(
-        party: str,
-        token: Token,
-        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0.0,
-    ) -> TaskMessage:
-        """The party's current task; with ``wait``, hold the request until there is one."""
-        party_only(token, party)
+    async def next_task(party: str, wait: float) -> TaskMessage:
         message = state.task(party)
-        if message.kind == "wait" and wait > 0:
-            await state.wait_for_change(wait)
+        deadline = time.monotonic() + wait
+        while message.kind == "wait" and not state.closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await state.wait_for_change(remaining)
             message = state.task(party)
         return message
 
-    @app.post("/v1/parties/{party}/answers", responses=_ERRORS)
-    async def answers(party: str, answer: Answer, token: Token) -> Ack:
-        """Post the answer to the current task (posting it twice is harmless)."""
+    # the hot endpoints serialize their reply themselves (pydantic's JSON, no re-validation)
+    @app.get("/v1/parties/{party}/task", responses=_ERRORS, response_model=TaskMessage)
+    async def task(party: str, token: Token, wait: Wait = 0.0) -> Response:
+        """The party's current task; with ``wait``, hold the request (long poll) until there is
+        something to do or ``wait`` seconds have passed."""
+        party_only(token, party)
+        message = await next_task(party, wait)
+        return Response(message.model_dump_json(), media_type="application/json")
+
+    @app.post("/v1/parties/{party}/answers", responses=_ERRORS, response_model=Ack)
+    async def answers(party: str, answer: Answer, token: Token, wait: Wait = 0.0) -> Response:
+        """Post the answer to the current task (posting it twice is harmless). With ``wait``,
+        the reply also carries the party's next task (long poll, as for ``/task``)."""
         party_only(token, party)
         result = state.submit(party, answer)
-        return Ack(status=result, phase=answer.phase, round=answer.round)  # type: ignore[arg-type]
+        following = await next_task(party, wait) if wait > 0 else None
+        ack = Ack(status=result, phase=answer.phase, round=answer.round, next_task=following)  # type: ignore[arg-type]
+        return Response(ack.model_dump_json(), media_type="application/json")
 
     @app.get("/v1/parties/{party}/result", responses=_ERRORS)
     async def result(party: str, token: Token) -> PartyResult:

@@ -51,8 +51,11 @@ class CoordinatorState:
             store.config(), source=str(store.path)
         )
         self._hashes = store.credential_hashes()
+        self.parties = frozenset(self.config.parties)
         self._replaying = True
-        self.session = NegotiationSession(self.config.terms(), on_round=self._on_round)
+        # every round's plan and prices go to the database, not to memory
+        terms = self.config.terms(keep_plans=False)
+        self.session = NegotiationSession(terms, on_round=self._on_round)
         self.residuals: list[ResidualPoint] = []
         self._outcome: NegotiationOutcome | None = None
         self._outcome_doc: dict[str, Any] | None = None
@@ -88,6 +91,9 @@ class CoordinatorState:
         if not token:
             raise AuthError(401, "missing bearer token")
         digest = token_hash(token)
+        expected = self._hashes.get(party) if party is not None else None
+        if expected is not None and hmac.compare_digest(digest, expected):
+            return party  # type: ignore[return-value]
         owner = None
         for name, expected in self._hashes.items():  # constant time per comparison, no early exit
             if hmac.compare_digest(digest, expected):

@@ -97,6 +97,7 @@ class Ack(_Out):
     status: Literal["accepted", "duplicate"]
     phase: str
     round: int
+    next_task: TaskMessage | None = None
 
 
 class PartyResult(_Out):

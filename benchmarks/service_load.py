@@ -1,0 +1,220 @@
+"""Load on the coordinator service: many simulated agents on loopback, per-round overhead.
+
+    python benchmarks/service_load.py [--agents 10,50,200] [--rounds 50]
+
+Starts the real coordinator (``pivotal serve coordinator``, one process, access log off) and
+runs N simulated agents as asyncio tasks in this process, each with its own long-polling loop
+over HTTP (one shared connection pool). Agents have private quadratic costs
+``C(x) = a/2 ||x - t||^2`` with the closed-form best response, so their own compute is tiny and
+is measured and subtracted anyway. The stopping tolerance is unreachable, so the joint run lasts
+exactly ``--rounds`` rounds.
+
+Per round ``r``: ``wall = open(r+1) - open(r)`` where ``open`` is the first moment any agent
+holds the round's task, and ``overhead = wall - max agent compute in r``. The overhead therefore
+includes everything that is not the agents' own work: 2N HTTP requests (client and server
+side), validation, the ADMM step, the SQLite commit and the broadcast. Reported: p50 and p99 over
+rounds, errors (non-2xx replies), and the coordinator's resident memory after round 10 and at
+the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from pivotal.negotiation.deployment import AdmmTerms, NegotiationConfig, SiteRef, VendorRef
+
+WEEKS, SITES = 4, (("A", "Dallas"), ("B", "Phoenix"))
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(root: Path, n_agents: int, rounds: int) -> tuple[subprocess.Popen[str], str]:
+    config = NegotiationConfig(
+        name=f"load-{n_agents}",
+        hub="hub",
+        weeks=WEEKS,
+        sites=[SiteRef(name=n, metro=m) for n, m in SITES],
+        vendors=[VendorRef(name=f"v{i}", products=[f"p{i}"]) for i in range(n_agents - 1)],
+        admm=AdmmTerms(eps_abs=1e-300, eps_rel=0.0, max_rounds=rounds),
+        round_deadline_seconds=600,
+    )
+    (root / "config.json").write_text(json.dumps(config.model_dump(mode="json")))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pivotal", "serve", "coordinator", "--config",
+         str(root / "config.json"), "--db", str(root / "db.sqlite"), "--port", "0",
+         "--tokens-dir", str(root / "tokens"), "--no-access-log"],
+        stdout=subprocess.PIPE, stderr=(root / "coordinator.log").open("w"), text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("listening on "):
+            return proc, line.split()[-1]
+    raise RuntimeError((root / "coordinator.log").read_text())
+
+
+async def agent(
+    url: str,
+    name: str,
+    token: str,
+    size: int,
+    rng: np.random.Generator,
+    log: dict[str, Any],
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    a, target = float(rng.uniform(0.5, 2.0)), rng.uniform(0, 100, size)
+    # one client (one keep-alive connection) per agent, as separate companies would have
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        await _loop(client, name, headers, a, target, log)
+
+
+async def _loop(
+    client: httpx.AsyncClient,
+    name: str,
+    headers: dict[str, str],
+    a: float,
+    target: np.ndarray,
+    log: dict[str, Any],
+) -> None:
+    task: dict[str, Any] | None = None
+    while True:
+        if task is None:
+            r = await client.get(f"/v1/parties/{name}/task", params={"wait": 20}, headers=headers)
+            if r.status_code != 200:
+                log["errors"].append(r.status_code)
+                return
+            task = r.json()
+        got = time.perf_counter()
+        if task["kind"] in ("done", "failed"):
+            return
+        if task["kind"] == "wait":
+            task = None
+            continue
+        c0 = time.perf_counter()
+        if task["kind"] == "status_quo":
+            plan = np.maximum(target, 0.0)
+        else:  # argmin a/2||x - t||^2 + prices'x + rho/2||x - z||^2
+            z, prices, rho = np.array(task["z"]), np.array(task["prices"]), task["rho"]
+            plan = (a * target - prices + rho * z) / (a + rho)
+        body = {"schema_version": 1, "phase": task["phase"], "round": task["round"]}
+        body["plan"] = plan.tolist()
+        compute = time.perf_counter() - c0
+        if task["phase"] == "joint":
+            log["open"][task["round"]].append(got)
+            log["compute"][task["round"]].append(compute)
+        p = await client.post(
+            f"/v1/parties/{name}/answers", json=body, params={"wait": 20}, headers=headers
+        )
+        if p.status_code != 200:
+            log["errors"].append(p.status_code)
+            return
+        task = p.json()["next_task"]
+
+
+async def run(n_agents: int, rounds: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        proc, url = start(root, n_agents, rounds)
+        try:
+            log: dict[str, Any] = {
+                "open": defaultdict(list),
+                "compute": defaultdict(list),
+                "errors": [],
+            }
+            rng = np.random.default_rng(0)
+            memory: dict[str, float] = {}
+
+            async def sample_memory() -> None:
+                while 1 not in log["open"]:
+                    await asyncio.sleep(0.001)
+                memory["cpu1"] = cpu_seconds(proc.pid)
+                while 10 not in log["open"]:
+                    await asyncio.sleep(0.01)
+                memory["round10"] = rss_mib(proc.pid)
+                while max(log["open"]) < rounds - 1:
+                    await asyncio.sleep(0.001)
+                memory["cpu_last"] = cpu_seconds(proc.pid)
+
+            names = ["hub"] + [f"v{i}" for i in range(n_agents - 1)]
+            block = WEEKS * len(SITES)
+            sizes = [block * (n_agents - 1)] + [block] * (n_agents - 1)
+            tokens = [(root / "tokens" / f"{n}.token").read_text().strip() for n in names]
+            await asyncio.gather(
+                sample_memory(),
+                *(
+                    agent(url, n, t, s, rng, log)
+                    for n, t, s in zip(names, tokens, sizes, strict=True)
+                ),
+            )
+            memory["end"] = rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait()
+    opened = sorted(log["open"])
+    overhead = []
+    for r in opened[:-1]:
+        wall = min(log["open"][r + 1]) - min(log["open"][r])
+        overhead.append(wall - max(log["compute"][r]))
+    ms = np.array(overhead) * 1000
+    return {
+        "agents": n_agents,
+        "rounds": len(opened),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_compute_ms": 1000 * max(max(v) for v in log["compute"].values()),
+        "errors": len(log["errors"]),
+        "server_cpu_ms": 1000 * (memory["cpu_last"] - memory["cpu1"]) / (rounds - 2),
+        "client_wall_ms": 1000
+        * (min(log["open"][rounds - 1]) - min(log["open"][1]))
+        / (rounds - 2),
+        "rss_round10_mib": memory["round10"],
+        "rss_end_mib": memory["end"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", default="10,50,200")
+    parser.add_argument("--rounds", type=int, default=50)
+    args = parser.parse_args()
+    print(f"coordinator per-round overhead, {args.rounds} rounds, loopback, pid {os.getpid()}")
+    print(
+        "| agents | rounds | overhead p50 ms | overhead p99 ms | agent compute max ms | errors "
+        "| RSS round 10 MiB | RSS end MiB | coordinator CPU ms/round |"
+    )
+    print("|" + "---|" * 9)
+    for n in (int(x) for x in args.agents.split(",")):
+        r = asyncio.run(run(n, args.rounds))
+        print(
+            f"| {r['agents']} | {r['rounds']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{r['max_compute_ms']:.2f} | {r['errors']} | {r['rss_round10_mib']:.1f} | "
+            f"{r['rss_end_mib']:.1f} | {r['server_cpu_ms']:.1f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
