@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -33,6 +34,8 @@ class Deployment:
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
     url: str = ""
     coordinator: subprocess.Popen[str] | None = None
+    verify: bool | ssl.SSLContext = True
+    agent_args: tuple[str, ...] = ()
 
     @property
     def config(self) -> Path:
@@ -75,7 +78,9 @@ class Deployment:
             if line.startswith("listening on "):
                 self.url = line.split()[-1]
                 break
-        wait_until(lambda: httpx.get(f"{self.url}/health").status_code == 200, 30)
+        wait_until(
+            lambda: httpx.get(f"{self.url}/health", verify=self.verify).status_code == 200, 30
+        )
         return self.url
 
     def start_agent(self, party: str) -> subprocess.Popen[str]:
@@ -95,6 +100,7 @@ class Deployment:
                 "--private",
                 str(self.private(party)),
                 "--json",
+                *self.agent_args,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -105,11 +111,16 @@ class Deployment:
         return proc
 
     def status(self) -> dict[str, Any]:
-        doc: dict[str, Any] = httpx.get(f"{self.url}/status", timeout=10).json()
+        doc: dict[str, Any] = httpx.get(f"{self.url}/status", timeout=10, verify=self.verify).json()
         return doc
 
     def outcome(self) -> dict[str, Any]:
-        r = httpx.get(f"{self.url}/v1/outcome", headers=self.headers("operator"), timeout=10)
+        r = httpx.get(
+            f"{self.url}/v1/outcome",
+            headers=self.headers("operator"),
+            timeout=10,
+            verify=self.verify,
+        )
         r.raise_for_status()
         doc: dict[str, Any] = r.json()
         return doc

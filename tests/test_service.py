@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -80,6 +82,27 @@ def test_end_to_end_matches_in_process(
     for party in d.parties:
         mine = json.loads((tmp_path / f"agent-{party}.log").read_text())
         assert mine["transfer"] == outcome["transfers"][party]
+
+
+@pytest.mark.slow
+def test_tls(tmp_path: Path, deployments: list[Deployment]) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    scenario = truck_example()
+    d = deploy(tmp_path / "run", scenario)
+    deployments.append(d)
+    d.verify = ssl.create_default_context(cafile=str(cert))
+    d.agent_args = ("--ca-cert", str(cert))
+    url = d.start_coordinator(0, "--tls-cert", str(cert), "--tls-key", str(key))
+    assert url.startswith("https://")
+    with pytest.raises(httpx.TransportError):  # a client that does not trust the certificate
+        httpx.get(f"{url}/health")
+    assert_same(run_all(d), simulate(scenario, check=False), 1e-9)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from pathlib import Path
 from typing import Annotated
 
@@ -111,7 +112,11 @@ def agent_run(
         raise InputError(f"{token_file} is empty", field="token-file")
     if not private.is_file():
         raise InputError(f"{private} does not exist", field="private")
-    verify: bool | str = str(ca_cert) if ca_cert is not None else True
+    verify: bool | ssl.SSLContext = True
+    if ca_cert is not None:
+        if not ca_cert.is_file():
+            raise InputError(f"{ca_cert} does not exist", field="ca-cert")
+        verify = ssl.create_default_context(cafile=str(ca_cert))
     agent = Agent(
         coordinator, party, token, private, AgentOptions(retry_for=retry_for, verify=verify)
     )

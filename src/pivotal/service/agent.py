@@ -11,6 +11,7 @@ Connection failures and 5xx replies are retried with backoff for ``retry_for`` s
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ class AgentOptions:
     poll_seconds: float = 20.0
     retry_for: float = 120.0
     request_timeout: float = 60.0
-    verify: bool | str = True
+    verify: bool | ssl.SSLContext = True
 
 
 class Agent:
