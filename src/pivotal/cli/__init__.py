@@ -11,6 +11,7 @@ import typer
 from pivotal.cli.auction import auction_app
 from pivotal.cli.market import market_app
 from pivotal.cli.negotiate import negotiate_app
+from pivotal.cli.report import report_cmd, verify_cmd
 from pivotal.cli.serve import agent_app, serve_app
 
 app = typer.Typer(
@@ -24,6 +25,8 @@ app.add_typer(market_app, name="market")
 app.add_typer(negotiate_app, name="negotiate")
 app.add_typer(serve_app, name="serve")
 app.add_typer(agent_app, name="agent")
+app.command("report")(report_cmd)
+app.command("verify")(verify_cmd)
 
 
 def main() -> None:

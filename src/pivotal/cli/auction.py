@@ -34,6 +34,7 @@ from pivotal.cli.common import (
     num,
     out,
 )
+from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.engine import engine_from_spec
 from pivotal.errors import InputError
 from pivotal.solvers import SolverOptions
@@ -141,6 +142,7 @@ def auction_run(
     approximate: ApproxOpt = False,
     output: OutputOpt = None,
     engine: EngineOpt = "inprocess",
+    report: ReportOpt = None,
 ) -> None:
     """Solve winner determination and charge payments (VCG by default)."""
     auction = load_auction(file)
@@ -159,6 +161,8 @@ def auction_run(
     doc = outcome.to_dict()
     doc["comparison"] = {"sequential_second_price": sequential.to_dict()}
     doc["input"] = auction.to_dict()
+    if report is not None:
+        emit_report(doc, report)
     if json_out or output is not None:
         deliver_json(doc, json_out, output)
         return

@@ -22,6 +22,7 @@ from pivotal.cli.common import (
     out,
     positive_int,
 )
+from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.fileio import write_text_atomic
 from pivotal.markets import (
     Market,
@@ -70,13 +71,18 @@ def market_run(
             help="Search the largest producer's best withholding in the uniform-price market.",
         ),
     ] = True,
+    report: ReportOpt = None,
 ) -> None:
     """Clear the market, charge VCG transfers, compare with the uniform price."""
     market = load_market(file)
     outcome = vcg_market(market)
-    if json_out or output is not None:
-        deliver_json(outcome_document(market, outcome, withholding), json_out, output)
-        return
+    if report is not None or json_out or output is not None:
+        doc = outcome_document(market, outcome, withholding)
+        if report is not None:
+            emit_report(doc, report)
+        if json_out or output is not None:
+            deliver_json(doc, json_out, output)
+            return
     table = Table(title=f"VCG procurement: p* = {num(outcome.price)}, traded {num(outcome.traded)}")
     for col in (
         "agent",

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from pivotal.cli.common import JsonOpt, OutputOpt, deliver_json, err, handle_errors, num, out
+from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.errors import ConvergenceError, InputError
 from pivotal.fileio import write_text_atomic
 from pivotal.negotiation.admm import AdmmSettings
@@ -63,6 +64,7 @@ def negotiate_run(
         bool,
         typer.Option("--check/--no-check", help="Compare with the centralized LP (simulation)."),
     ] = True,
+    report: ReportOpt = None,
 ) -> None:
     """Negotiate a scenario in-process and print the plan, costs, transfers and gains."""
     if (file is None) == (scenario is None):
@@ -85,6 +87,8 @@ def negotiate_run(
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(3) from None
     doc = sim.to_dict()
+    if report is not None:
+        emit_report(doc, report)
     if json_out or output is not None:
         deliver_json(doc, json_out, output)
         return

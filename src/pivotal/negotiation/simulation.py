@@ -8,6 +8,7 @@ the centralized LP: the total cost gap and the transfers computed from centraliz
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,10 @@ class Simulation:
         doc["relative_gap"] = None if c is None else c.relative_gap
         doc["centralized_transfers"] = None if c is None else c.transfers
         doc["provenance"]["input_sha256"] = sha256_of(self.scenario.to_dict())
+        doc["input"] = self.scenario.to_dict()
+        history = [h.prices for h in self.outcome.joint.history if h.prices]
+        if history:
+            doc["price_trajectories"] = price_trajectories(history, doc["plan"])
         return doc
 
 
@@ -93,6 +98,26 @@ def outcome_document(o: NegotiationOutcome, blocks: tuple[Block, ...], name: str
         "centralized_transfers": None,
         "provenance": o.provenance.to_dict(),
     }
+
+
+def price_trajectories(
+    history: list[Mapping[str, FloatArray]], plan: dict[str, Any], per_vendor: int = 3
+) -> dict[str, list[float]]:
+    """Each vendor's own price on its largest joint-plan entries, per round of the joint run."""
+    out: dict[str, list[float]] = {}
+    for vendor, products in plan.items():
+        entries = [
+            (float(q), f"{vendor}: {product}->{site} wk {t + 1}", i)
+            for i, (product, site, t, q) in enumerate(
+                (p, s, t, q)
+                for p, by_site in products.items()
+                for s, weeks in by_site.items()
+                for t, q in enumerate(weeks)
+            )
+        ]
+        for _, label, index in sorted(entries, reverse=True)[:per_vendor]:
+            out[label] = [float(h[vendor][index]) for h in history if vendor in h]
+    return out
 
 
 def _plan_doc(blocks: tuple[Block, ...], plan: tuple[FloatArray, ...]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The coordinator's HTTP API (FastAPI), served by uvicorn.
 
-Public: ``/health``, ``/status`` (progress and residuals only), ``/openapi.json``.
+Public: ``/`` (the live status page), ``/health``, ``/status`` (progress and residuals only),
+``/openapi.json``.
 Per party (bearer token): ``GET /v1/terms``, ``GET /v1/parties/{party}/task?wait=S`` (long
 poll), ``POST /v1/parties/{party}/answers``, ``GET /v1/parties/{party}/result``.
 Operator (the ``operator`` token): ``GET /v1/outcome``.
@@ -20,11 +21,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pivotal.errors import InputError
 from pivotal.negotiation.session import StaleMessageError
+from pivotal.report.html import live_status_page
 from pivotal.results import package_version
 from pivotal.service.coordinator import AuthError, CoordinatorState
 from pivotal.service.wire import (
@@ -161,6 +163,15 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
             for e in exc.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    live_page: list[str] = []
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def live() -> HTMLResponse:
+        """The live status page: status and residual plot, refreshed from ``/status``."""
+        if not live_page:
+            live_page.append(live_status_page(state.config.name))
+        return HTMLResponse(live_page[0])
 
     @app.get("/health")
     async def health() -> Health:

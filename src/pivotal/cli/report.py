@@ -1,0 +1,65 @@
+"""``pivotal report`` and ``pivotal verify``: pictures and a re-check of a result file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pivotal.cli.common import err, handle_errors, out
+from pivotal.fileio import read_json
+from pivotal.report import write_report
+from pivotal.report.verify import verify
+
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option("--report", help="Also write an HTML report with figures into this folder."),
+]
+
+
+def emit_report(doc: dict[str, Any], folder: Path) -> None:
+    """Write a report and say where (used by the run commands' ``--report``)."""
+    files = write_report(doc, folder)
+    err.print(f"report: {files.index} ({len(files.images)} figures)", markup=False)
+
+
+def report_command(
+    result: Annotated[Path, typer.Argument(help="A result JSON (from run --json or -o).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")] = Path(
+        "report"
+    ),
+) -> None:
+    """Write DIR/index.html (summary, interactive figures, input digest, provenance) and one
+    PNG and SVG per figure."""
+    files = write_report(read_json(result), output)
+    out.print(
+        f"{files.index} ({len(files.images)} figures): {files.report.finding}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def verify_command(
+    result: Annotated[Path, typer.Argument(help="A result JSON (from run --json or -o).")],
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input", help="The input file (default: the input recorded in RESULT)."),
+    ] = None,
+) -> None:
+    """Recompute RESULT from its input (hash checked) and compare within the recorded
+    tolerances. Exit 0 when everything matches, 1 on a mismatch."""
+    check = verify(read_json(result), input_file)
+    if check.ok:
+        out.print(
+            f"verified: {check.kind} result matches its recomputation ({check.checked} checks)"
+        )
+        return
+    out.print(f"MISMATCH: {len(check.mismatches)} of {check.checked} checks differ", markup=False)
+    for line in check.mismatches:
+        out.print(f"  {line}", markup=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+report_cmd = handle_errors(report_command)
+verify_cmd = handle_errors(verify_command)
