@@ -25,8 +25,6 @@ from pivotal.cli.common import (
 from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.fileio import write_text_atomic
 from pivotal.markets import (
-    Market,
-    MarketOutcome,
     Role,
     audit_market,
     best_withholding,
@@ -34,28 +32,13 @@ from pivotal.markets import (
     load_market,
     vcg_market,
 )
+from pivotal.markets.misreports import largest_producer, result_document
 
 market_app = typer.Typer(
     help="Procurement markets with divisible quantities (VCG transfers).", no_args_is_help=True
 )
 
 FileArg = Annotated[Path, typer.Argument(help="Market file (.json).")]
-
-
-def largest_producer(market: Market) -> str:
-    """The producer with the largest capacity (first on ties)."""
-    return max(market.producers, key=lambda a: a.curve.capacity).name
-
-
-def outcome_document(
-    market: Market, outcome: MarketOutcome, withholding: bool
-) -> dict[str, object]:
-    """The ``market run`` JSON document."""
-    doc: dict[str, object] = outcome.to_dict()
-    if withholding:
-        doc["withholding"] = best_withholding(market, largest_producer(market)).to_dict()
-    doc["input"] = market.to_dict()
-    return doc
 
 
 @market_app.command("run")
@@ -77,7 +60,7 @@ def market_run(
     market = load_market(file)
     outcome = vcg_market(market)
     if report is not None or json_out or output is not None:
-        doc = outcome_document(market, outcome, withholding)
+        doc = result_document(market, outcome, withholding=withholding)
         if report is not None:
             emit_report(doc, report)
         if json_out or output is not None:
