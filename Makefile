@@ -36,8 +36,8 @@ demo: $(VENV)/.installed
 		$(BIN)/pivotal report $(DEMO)/$$r.json -o $(DEMO)/$$r; done
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/mypy
 
 # the report tests render pages in headless Chromium (Debian package 'chromium')

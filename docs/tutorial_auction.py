@@ -2,9 +2,8 @@
 
 Run: python docs/tutorial_auction.py [OUTPUT_FOLDER]
 
-Bidder 1 wants A+B+C for 18, bidder 2 wants B+C (12) or A+B+C (16 for its XOR bids), bidder 3
-wants A (10, 14 with more) and bidder 4 wants A+B for 19 ... the numbers come from
-``examples/seed_vcg_3x4.json``. We find the welfare-maximizing allocation, charge Clarke pivot
+Four bidders value bundles of A, B and C (XOR bids; the table is
+``examples/seed_vcg_3x4.json``). We find the welfare-maximizing allocation, charge Clarke pivot
 payments, compare with a sequential second-price auction and with core-selecting payments, and
 write a report with figures.
 """
