@@ -6,7 +6,7 @@ import json
 import os
 import ssl
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -117,16 +117,28 @@ def agent_run(
         if not ca_cert.is_file():
             raise InputError(f"{ca_cert} does not exist", field="ca-cert")
         verify = ssl.create_default_context(cafile=str(ca_cert))
-    agent = Agent(
-        coordinator, party, token, private, AgentOptions(retry_for=retry_for, verify=verify)
-    )
-    try:
-        result = agent.run()
-    except ConvergenceError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(3) from None
-    finally:
-        agent.close()
+    live = err.is_terminal and not json_out
+    with err.status(f"{party}: connecting to {coordinator}", spinner="dots") as status:
+
+        def on_event(event: dict[str, Any]) -> None:
+            if live:
+                status.update(f"{party}: answered {event['phase']} round {event['round']}")
+
+        agent = Agent(
+            coordinator,
+            party,
+            token,
+            private,
+            AgentOptions(retry_for=retry_for, verify=verify),
+            on_event=on_event,
+        )
+        try:
+            result = agent.run()
+        except ConvergenceError as exc:
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(3) from None
+        finally:
+            agent.close()
     if json_out:
         emit_json(result, None)
         return
