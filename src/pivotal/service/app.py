@@ -26,7 +26,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pivotal.errors import InputError
 from pivotal.negotiation.session import StaleMessageError
-from pivotal.report.html import live_status_page
 from pivotal.results import package_version
 from pivotal.service.coordinator import AuthError, CoordinatorState
 from pivotal.service.wire import (
@@ -169,7 +168,9 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def live() -> HTMLResponse:
         """The live status page: status and residual plot, refreshed from ``/status``."""
-        if not live_page:
+        if not live_page:  # plotly.js is read (and the report code imported) on first use
+            from pivotal.report.html import live_status_page
+
             live_page.append(live_status_page(state.config.name))
         return HTMLResponse(live_page[0])
 
