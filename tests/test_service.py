@@ -181,6 +181,20 @@ def test_silent_agent_pauses_then_duplicates_are_harmless(
     status = d.status()
     assert status["waiting_for"] == ["vendor"] and status["phase"] == "joint"
     assert retailer.poll() is None  # the retailer waits, it does not fail
+    # the retailer's agent already answered round 0: another post for that round is a harmless
+    # duplicate (the first answer stands), even with a different plan
+    hub_task = httpx.get(f"{d.url}/v1/parties/retailer/task", headers=d.headers("retailer"))
+    assert hub_task.json()["kind"] == "wait"
+    dup = {"schema_version": 1, "phase": "joint", "round": 0, "plan": [123.0, 456.0]}
+    again = httpx.post(
+        f"{d.url}/v1/parties/retailer/answers", headers=d.headers("retailer"), json=dup
+    )
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    with sqlite3.connect(d.db) as db:
+        stored = db.execute(
+            "SELECT body FROM answers WHERE party = 'retailer' AND phase = 'joint' AND round = 0"
+        ).fetchall()
+    assert len(stored) == 1 and json.loads(stored[0][0])["plan"] != dup["plan"]
     # the vendor answers round 0 by hand, twice: the second post changes nothing
     task = httpx.get(f"{d.url}/v1/parties/vendor/task", headers=d.headers("vendor")).json()
     from pivotal.negotiation.deployment import load_config, load_private
