@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import pytest
 
-from _service import Deployment, deploy, wait_until
+from _service import CLI, Deployment, deploy, wait_until
 from pivotal.negotiation.scenario import Scenario, generate_scenario, truck_example
 from pivotal.negotiation.simulation import Simulation, simulate
 
@@ -365,3 +365,28 @@ def test_private_numbers_never_reach_the_coordinator(
             assert text not in dump
             assert text not in logs
             assert all(text not in r for r in responses)
+
+
+def test_agent_refuses_bad_credentials_and_foreign_private_data(
+    served: Deployment, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong.token"
+    wrong.write_text("not-a-token\n")
+    base = [*CLI, "agent", "run", "--coordinator", served.url, "--retry-for", "5"]
+    bad_token = subprocess.run(
+        [*base, "--party", "vendor1", "--token-file", str(wrong), "--private",
+         str(served.private("vendor1"))],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad_token.returncode == 2 and "refused the credential" in bad_token.stderr
+    token = tmp_path / "vendor1.token"
+    token.write_text(served.token("vendor1"))
+    foreign = subprocess.run(
+        [*base, "--party", "vendor1", "--token-file", str(token), "--private",
+         str(served.private("vendor2"))],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (
+        foreign.returncode == 2 and "private data of 'vendor2', not of 'vendor1'" in foreign.stderr
+    )
+    assert "Traceback" not in bad_token.stderr + foreign.stderr

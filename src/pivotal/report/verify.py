@@ -116,6 +116,13 @@ def verify(doc: Any, input_path: Path | None = None) -> Verification:
         )
         _check_hash(doc, market.to_dict(), str(input_path or "the recorded input"))
         return _verify_market(doc, market)
+    if input_path is None and not isinstance(doc.get("input"), dict):
+        raise InputError(
+            "this negotiation result records no scenario: an outcome of the coordinator service "
+            "cannot be recomputed, since each party's cost data never left its machine (each "
+            "party can check its own share with 'pivotal agent run' output); results of "
+            "'pivotal negotiate run' record their scenario and can be verified"
+        )
     scenario: Scenario = (
         load_scenario(input_path)
         if input_path is not None

@@ -97,7 +97,14 @@ class Agent:
             response = self._request("GET", "/v1/terms")
             _expect(response, "reading the terms")
             config = config_from_document(response.json()["config"], source="coordinator terms")
-            self._party = load_private(self.private, config)
+            party = load_private(self.private, config)
+            if party.name != self.party_name:
+                raise InputError(
+                    f"{self.private} holds the private data of '{party.name}', not of "
+                    f"'{self.party_name}'; give this party's own file",
+                    field="private",
+                )
+            self._party = party
         return self._party
 
     def answer(self, task: dict[str, Any]) -> dict[str, Any]:
