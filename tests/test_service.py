@@ -307,6 +307,8 @@ def test_fuzz_every_endpoint_without_5xx(served: Deployment) -> None:
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def check(case: Any) -> None:
+            if isinstance(case.query, dict) and isinstance(case.query.get("wait"), int | float):
+                case.query["wait"] = min(case.query["wait"], 0.2)  # long polls: keep it quick
             response = case.call(headers=headers, timeout=10)
             codes.append(response.status_code)
             if response.status_code >= 500:
@@ -390,3 +392,13 @@ def test_agent_refuses_bad_credentials_and_foreign_private_data(
         foreign.returncode == 2 and "private data of 'vendor2', not of 'vendor1'" in foreign.stderr
     )
     assert "Traceback" not in bad_token.stderr + foreign.stderr
+
+
+def test_status_long_poll_waits_for_a_round(served: Deployment) -> None:
+    start = time.monotonic()
+    status = httpx.get(f"{served.url}/status", params={"since": 0, "wait": 1}, timeout=10)
+    waited = time.monotonic() - start
+    assert status.status_code == 200 and status.json()["round"] == 0
+    assert 0.9 <= waited < 5  # no round completed (nobody answers here): it waited 1 s
+    quick = httpx.get(f"{served.url}/status", params={"wait": 1}, timeout=10)
+    assert quick.status_code == 200 and quick.elapsed.total_seconds() < 0.9

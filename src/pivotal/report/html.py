@@ -133,9 +133,14 @@ function render(s) {
     yaxis: {title: {text: "residual (log scale)"}, type: "log"}, height: 480
   }, {displaylogo: false, responsive: true});
 }
+var seen = null;
 function poll() {
-  fetch("status").then(function (r) { return r.json(); }).then(function (s) {
+  // long poll: the reply comes when a round completes (or after 5 s), so the page
+  // refreshes once per round
+  var url = seen === null ? "status" : "status?since=" + seen + "&wait=5";
+  fetch(url).then(function (r) { return r.json(); }).then(function (s) {
     render(s);
+    seen = s.residuals.length;
     if (s.status !== "done" && s.status !== "failed") { setTimeout(poll, %(every)d); }
   }).catch(function () { setTimeout(poll, 2000); });
 }
@@ -143,7 +148,7 @@ window.addEventListener("load", poll);
 """
 
 
-def live_status_page(name: str, every_ms: int = 1000) -> str:
+def live_status_page(name: str, every_ms: int = 50) -> str:
     """The coordinator's ``/`` page: status and the residual plot, refreshed from ``/status``."""
     script = _LIVE_SCRIPT % {"colors": json.dumps(list(PALETTE)), "every": every_ms}
     title = f"Negotiation {name}: live status"

@@ -180,8 +180,24 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         return Health()
 
     @app.get("/status")
-    async def status() -> Status:
-        """Progress: phase, round, who is awaited, residuals per round."""
+    async def status(
+        since: Annotated[int | None, Query(ge=0, description="Rounds the caller has seen.")] = None,
+        wait: Wait = 0.0,
+    ) -> Status:
+        """Progress: phase, round, who is awaited, residuals per round. With ``since`` and
+        ``wait``, hold the request until more than ``since`` rounds are complete or the
+        negotiation ends (the live page refreshes once per round this way)."""
+        deadline = time.monotonic() + wait
+        while (
+            since is not None
+            and len(state.residuals) <= since
+            and state.session.status == "running"
+            and not state.closing
+        ):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await state.wait_for_change(remaining)
         return state.status()
 
     @app.get("/v1/terms", responses=_ERRORS)
