@@ -19,7 +19,7 @@ from pivotal.fileio import write_text_atomic
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import config_from_document, split_scenario
-from pivotal.negotiation.scenario import built_in, generate_scenario, load_scenario
+from pivotal.negotiation.scenario import Scenario, built_in, generate_scenario, load_scenario
 from pivotal.negotiation.simulation import simulate
 
 negotiate_app = typer.Typer(
@@ -44,13 +44,24 @@ def _status(record: RoundRecord | None, rounds: int) -> Table:
     return table
 
 
+ScenarioFileArg = Annotated[Path | None, typer.Argument(help="Scenario file (.json).")]
+ScenarioNameOpt = Annotated[
+    str | None, typer.Option("--scenario", help="A built-in scenario: truck-example.")
+]
+
+
+def _scenario(file: Path | None, name: str | None) -> Scenario:
+    """The scenario a command names: a file or a built-in one (exactly one of them)."""
+    if (file is None) == (name is None):
+        raise InputError("give either a scenario FILE or --scenario NAME (not both)")
+    return built_in(name) if name is not None else load_scenario(file)  # type: ignore[arg-type]
+
+
 @negotiate_app.command("run")
 @handle_errors
 def negotiate_run(
-    file: Annotated[Path | None, typer.Argument(help="Scenario file (.json).")] = None,
-    scenario: Annotated[
-        str | None, typer.Option("--scenario", help="A built-in scenario: truck-example.")
-    ] = None,
+    file: ScenarioFileArg = None,
+    scenario: ScenarioNameOpt = None,
     json_out: JsonOpt = False,
     output: OutputOpt = None,
     activity_fee: Annotated[
@@ -67,11 +78,9 @@ def negotiate_run(
     report: ReportOpt = None,
 ) -> None:
     """Negotiate a scenario in-process and print the plan, costs, transfers and gains."""
-    if (file is None) == (scenario is None):
-        raise InputError("give either a scenario FILE or --scenario NAME (not both)")
     if not np.isfinite(activity_fee) or activity_fee < 0:
         raise InputError(f"--activity-fee must be a finite number >= 0, got {activity_fee}")
-    sc = built_in(scenario) if scenario is not None else load_scenario(file)  # type: ignore[arg-type]
+    sc = _scenario(file, scenario)
     settings = AdmmSettings(max_rounds=max_rounds, eps_abs=eps, eps_rel=eps)
     live_enabled = err.is_terminal and not json_out
     live = Live(_status(None, 0), console=err, transient=True) if live_enabled else None
@@ -147,10 +156,8 @@ def negotiate_generate(
 @negotiate_app.command("split")
 @handle_errors
 def negotiate_split(
-    file: Annotated[Path | None, typer.Argument(help="Scenario file (.json).")] = None,
-    scenario: Annotated[
-        str | None, typer.Option("--scenario", help="A built-in scenario: truck-example.")
-    ] = None,
+    file: ScenarioFileArg = None,
+    scenario: ScenarioNameOpt = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")] = Path(
         "negotiation"
     ),
@@ -163,9 +170,7 @@ def negotiate_split(
 ) -> None:
     """Split a scenario into public terms (DIR/negotiation.json) and each party's private data
     (DIR/private/PARTY.json), for the coordinator service and the agents."""
-    if (file is None) == (scenario is None):
-        raise InputError("give either a scenario FILE or --scenario NAME (not both)")
-    sc = built_in(scenario) if scenario is not None else load_scenario(file)  # type: ignore[arg-type]
+    sc = _scenario(file, scenario)
     settings = AdmmSettings(max_rounds=max_rounds, eps_abs=eps, eps_rel=eps)
     config, private = split_scenario(
         sc, activity_fee=activity_fee, settings=settings, round_deadline_seconds=round_deadline

@@ -66,6 +66,21 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _head(title: str) -> list[str]:
+    """The start of a page up to ``<body>``: styles, the error hook and plotly.js."""
+    return [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style>",
+        f"<script>{_ERROR_HOOK}</script>",
+        f"<script>{_plotly_js()}</script>",
+        "</head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+
+
 def report_page(
     title: str,
     finding: str,
@@ -76,15 +91,7 @@ def report_page(
 ) -> str:
     """The report page (figures interactive; their PNG/SVG files sit beside it)."""
     parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html.escape(title)}</title>",
-        f"<style>{_STYLE}</style>",
-        f"<script>{_ERROR_HOOK}</script>",
-        f"<script>{_plotly_js()}</script>",
-        "</head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        *_head(title),
         f'<p class="finding">{html.escape(finding)}</p>',
         "<h2>Summary</h2>",
         _table(*summary),
@@ -154,14 +161,7 @@ def live_status_page(name: str, every_ms: int = 50) -> str:
     title = f"Negotiation {name}: live status"
     return "\n".join(
         [
-            "<!doctype html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>{html.escape(title)}</title>",
-            f"<style>{_STYLE}</style>",
-            f"<script>{_ERROR_HOOK}</script>",
-            f"<script>{_plotly_js()}</script>",
-            "</head><body>",
-            f"<h1>{html.escape(title)}</h1>",
+            *_head(title),
             "<table><tbody>",
             '<tr><td>status</td><td id="state">-</td></tr>',
             '<tr><td>step</td><td id="phase">-</td></tr>',

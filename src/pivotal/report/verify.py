@@ -100,35 +100,36 @@ def verify(doc: Any, input_path: Path | None = None) -> Verification:
         If the document is not a result, has no usable input, or the input's hash differs.
     """
     kind = result_kind(doc)
-    if kind == "auction":
-        auction: Auction = (
-            load_auction(input_path)
-            if input_path is not None
-            else auction_from_document(recorded_input(doc), source="recorded input")
-        )
-        _check_hash(doc, auction.to_dict(), str(input_path or "the recorded input"))
-        return _verify_auction(doc, auction)
-    if kind == "market":
-        market: Market = (
-            load_market(input_path)
-            if input_path is not None
-            else market_from_document(recorded_input(doc), source="recorded input")
-        )
-        _check_hash(doc, market.to_dict(), str(input_path or "the recorded input"))
-        return _verify_market(doc, market)
-    if input_path is None and not isinstance(doc.get("input"), dict):
+    if kind == "negotiation" and input_path is None and not isinstance(doc.get("input"), dict):
         raise InputError(
             "this negotiation result records no scenario: an outcome of the coordinator service "
             "cannot be recomputed, since each party's cost data never left its machine (each "
             "party can check its own share with 'pivotal agent run' output); results of "
             "'pivotal negotiate run' record their scenario and can be verified"
         )
+    source = str(input_path or "the recorded input")
+    if kind == "auction":
+        auction: Auction = (
+            load_auction(input_path)
+            if input_path is not None
+            else auction_from_document(recorded_input(doc), source=source)
+        )
+        _check_hash(doc, auction.to_dict(), source)
+        return _verify_auction(doc, auction)
+    if kind == "market":
+        market: Market = (
+            load_market(input_path)
+            if input_path is not None
+            else market_from_document(recorded_input(doc), source=source)
+        )
+        _check_hash(doc, market.to_dict(), source)
+        return _verify_market(doc, market)
     scenario: Scenario = (
         load_scenario(input_path)
         if input_path is not None
-        else scenario_from_document(recorded_input(doc), source="recorded input")
+        else scenario_from_document(recorded_input(doc), source=source)
     )
-    _check_hash(doc, scenario.to_dict(), str(input_path or "the recorded input"))
+    _check_hash(doc, scenario.to_dict(), source)
     return _verify_negotiation(doc, scenario)
 
 
