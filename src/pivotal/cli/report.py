@@ -9,8 +9,9 @@ import typer
 
 from pivotal.cli.common import err, handle_errors, out
 from pivotal.fileio import read_json
-from pivotal.report import write_report
-from pivotal.report.verify import verify
+
+# pivotal.report (matplotlib, plotly) is imported only by the commands that draw or verify, so
+# that every other command, the coordinator service among them, starts without it
 
 ReportOpt = Annotated[
     Path | None,
@@ -20,6 +21,8 @@ ReportOpt = Annotated[
 
 def emit_report(doc: dict[str, Any], folder: Path) -> None:
     """Write a report and say where (used by the run commands' ``--report``)."""
+    from pivotal.report import write_report
+
     files = write_report(doc, folder)
     err.print(f"report: {files.index} ({len(files.images)} figures)", markup=False)
 
@@ -32,6 +35,8 @@ def report_command(
 ) -> None:
     """Write DIR/index.html (summary, interactive figures, input digest, provenance) and one
     PNG and SVG per figure."""
+    from pivotal.report import write_report
+
     files = write_report(read_json(result), output)
     out.print(
         f"{files.index} ({len(files.images)} figures): {files.report.finding}",
@@ -49,6 +54,8 @@ def verify_command(
 ) -> None:
     """Recompute RESULT from its input (hash checked) and compare within the recorded
     tolerances. Exit 0 when everything matches, 1 on a mismatch."""
+    from pivotal.report.verify import verify
+
     check = verify(read_json(result), input_file)
     if check.ok:
         out.print(
