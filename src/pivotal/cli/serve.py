@@ -6,16 +6,18 @@ import json
 import os
 import ssl
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pivotal.cli.common import JsonOpt, emit_json, err, handle_errors, num, out
 from pivotal.errors import ConvergenceError, InputError
 from pivotal.fileio import read_text, write_text_atomic
-from pivotal.service.agent import Agent, AgentOptions
-from pivotal.service.coordinator import CoordinatorState, open_state
-from pivotal.service.server import configure_logging, serve
+
+if TYPE_CHECKING:
+    from pivotal.service.coordinator import CoordinatorState
+
+# the service stack (uvicorn, FastAPI, httpx) is imported by these two commands only
 
 serve_app = typer.Typer(help="Run the negotiation coordinator service.", no_args_is_help=True)
 agent_app = typer.Typer(help="Run a party's negotiation agent.", no_args_is_help=True)
@@ -43,6 +45,9 @@ def serve_coordinator(
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
 ) -> None:
     """Serve a negotiation: create it from --config, or resume it from an existing --db."""
+    from pivotal.service.coordinator import open_state
+    from pivotal.service.server import configure_logging, serve
+
     if (tls_cert is None) != (tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")
     for path in (tls_cert, tls_key):
@@ -107,6 +112,8 @@ def agent_run(
     ] = None,
 ) -> None:
     """Answer the coordinator's tasks from private data until the negotiation ends."""
+    from pivotal.service.agent import Agent, AgentOptions
+
     token = read_text(token_file).strip()
     if not token:
         raise InputError(f"{token_file} is empty", field="token-file")
