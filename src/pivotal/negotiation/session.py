@@ -38,6 +38,13 @@ class StaleMessageError(PivotalError, ValueError):
     """An answer for a phase or round that is not the current one (HTTP 409)."""
 
 
+def party_views(hub: str, vendors: Sequence[str]) -> list[PartyView]:
+    """The hub holds every block; vendor ``v`` holds block ``v``."""
+    return [PartyView(hub, tuple(range(len(vendors))))] + [
+        PartyView(name, (b,)) for b, name in enumerate(vendors)
+    ]
+
+
 @dataclass(frozen=True)
 class SessionTerms:
     """The public terms of a negotiation: who holds which plan block, and the protocol settings."""
@@ -73,10 +80,8 @@ class SessionTerms:
 
     @property
     def views(self) -> list[PartyView]:
-        """The hub holds every block; vendor ``v`` holds block ``v``."""
-        return [PartyView(self.hub, tuple(range(len(self.vendors))))] + [
-            PartyView(name, (b,)) for b, name in enumerate(self.vendors)
-        ]
+        """Who holds which plan block."""
+        return party_views(self.hub, self.vendors)
 
     def local_size(self, party: str) -> int:
         """Length of a party's copy of the plan."""
@@ -181,10 +186,6 @@ class NegotiationSession:
     def complete(self) -> bool:
         """Whether every expected answer of the current step is in."""
         return len(self._pending) == len(self._expected)
-
-    def answered(self, party: str) -> FloatArray | dict[str, float] | None:
-        """The answer a party already gave in the current step, if any."""
-        return self._pending.get(party)
 
     def task(self, party: str) -> Task:
         """The current task of a party."""

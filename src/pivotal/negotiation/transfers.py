@@ -31,17 +31,19 @@ import numpy.typing as npt
 from pivotal.errors import InputError
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.agents import Party
-from pivotal.negotiation.coordinator import AdmmResult, PartyView, RoundRecord
+from pivotal.negotiation.coordinator import AdmmResult, RoundRecord
 from pivotal.negotiation.protocol import MessageLog, RoundCallback, ask_cost
 from pivotal.negotiation.session import (
     NegotiationSession,
     SessionTerms,
     Task,
+    party_views,
     raise_if_failed,
 )
 from pivotal.results import Provenance, Tolerances
 
 FloatArray = npt.NDArray[np.float64]
+__all__ = ["NegotiationOutcome", "answer", "drive", "negotiate", "party_views", "settle"]
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,6 @@ class NegotiationOutcome:
     def status_quo_cost(self) -> float:
         """Sum of the parties' costs at the status quo."""
         return float(sum(c["status_quo"] for c in self.costs.values()))
-
-
-def party_views(hub: str, vendors: Sequence[str]) -> list[PartyView]:
-    """The hub holds every block; vendor ``v`` holds block ``v``."""
-    return SessionTerms(hub, tuple(vendors), (1,) * len(vendors)).views
 
 
 def answer(
