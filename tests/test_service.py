@@ -402,3 +402,42 @@ def test_status_long_poll_waits_for_a_round(served: Deployment) -> None:
     assert 0.9 <= waited < 5  # no round completed (nobody answers here): it waited 1 s
     quick = httpx.get(f"{served.url}/status", params={"wait": 1}, timeout=10)
     assert quick.status_code == 200 and quick.elapsed.total_seconds() < 0.9
+
+
+def test_restart_replays_and_a_tampered_database_is_refused(tmp_path: Path) -> None:
+    from pivotal.errors import InputError
+    from pivotal.negotiation.deployment import load_config, load_private
+    from pivotal.negotiation.transfers import answer
+    from pivotal.service.coordinator import open_state
+    from pivotal.service.wire import Answer
+
+    d = deploy(tmp_path, truck_example())
+    state, _ = open_state(d.db, d.config)
+    config = load_config(d.config)
+    parties = {p: load_private(d.private(p), config) for p in d.parties}
+    while state.session.status == "running":
+        for name in state.session.missing():
+            task = state.session.task(name)
+            value: Any = (
+                parties[name].preferred_plan()
+                if task.kind == "status_quo"
+                else answer(parties[name], task)
+            )
+            body = {"costs": value} if isinstance(value, dict) else {"plan": value.tolist()}
+            state.submit(name, Answer(schema_version=1, phase=task.phase, round=task.round, **body))
+    transfers = dict(state.outcome().transfers)
+    state.store.close()
+    again, tokens = open_state(d.db, None)  # a restart replays to the same outcome
+    assert tokens == {} and dict(again.outcome().transfers) == transfers
+    again.store.close()
+    with sqlite3.connect(d.db) as db:
+        (body,) = db.execute(
+            "SELECT body FROM answers WHERE phase = 'joint' AND round = 3 AND party = 'vendor'"
+        ).fetchone()
+        plan = json.loads(body)["plan"]
+        db.execute(
+            "UPDATE answers SET body = ? WHERE phase = 'joint' AND round = 3 AND party = 'vendor'",
+            (json.dumps({"plan": [x + 1.0 for x in plan]}),),
+        )
+    with pytest.raises(InputError, match="does not reproduce the stored rounds"):
+        open_state(d.db, None)

@@ -64,6 +64,12 @@ class CoordinatorState:
             self.session.submit(a.party, a.phase, a.round, _answer_value(a.body))
             replayed += 1
         self._replaying = False
+        replayed_rounds = [(r.phase, r.round, r.primal, r.dual) for r in self.residuals]
+        if replayed_rounds != store.round_residuals():
+            raise InputError(
+                f"{store.path}: replaying the stored answers does not reproduce the stored rounds; "
+                "the database was changed by hand or written by another version of pivotal"
+            )
         self._changed = asyncio.Event()
         self.closing = False
         self.on_finish: Callable[[CoordinatorState], None] | None = None

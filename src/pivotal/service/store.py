@@ -155,7 +155,7 @@ class Store:
     def add_round(self, phase: str, round_: int, record: dict[str, Any]) -> None:
         """Record a completed round (inside a transaction)."""
         self._db.execute(
-            "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 phase,
                 round_,
@@ -170,18 +170,7 @@ class Store:
             ),
         )
 
-    def round_records(self) -> list[dict[str, Any]]:
-        """Every completed round's residuals, in order of completion."""
-        rows = self._db.execute(
-            "SELECT phase, round, primal, dual, eps_primal, eps_dual, rho, committed_at "
-            "FROM rounds ORDER BY committed_at, round"
-        ).fetchall()
-        keys = ("phase", "round", "primal", "dual", "eps_primal", "eps_dual", "rho", "at")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    def round_plan(self, phase: str, round_: int) -> list[list[float]] | None:
-        """The consensus plan recorded after a round."""
-        row = self._db.execute(
-            "SELECT plan FROM rounds WHERE phase = ? AND round = ?", (phase, round_)
-        ).fetchone()
-        return None if row is None else list(json.loads(row[0]))
+    def round_residuals(self) -> list[tuple[str, int, float, float]]:
+        """``(phase, round, primal, dual)`` of every completed round, in commit order."""
+        rows = self._db.execute("SELECT phase, round, primal, dual FROM rounds ORDER BY rowid")
+        return [(str(p), int(r), float(a), float(b)) for p, r, a, b in rows]
