@@ -276,6 +276,15 @@ def test_http_status_codes(served: Deployment) -> None:
     assert stale.status_code == 409 and "status_quo round 0" in stale.json()["detail"]
     big = httpx.post(post, headers=d.headers("vendor1"), content=b"[" + b"0," * 5_000_000 + b"0]")
     assert big.status_code == 413
+
+    def chunks() -> Any:  # no Content-Length: the limit counts the bytes as they arrive
+        yield b"["
+        for _ in range(100):
+            yield b"0," * 50_000
+        yield b"0]"
+
+    streamed = httpx.post(post, headers=d.headers("vendor1"), content=chunks())
+    assert streamed.status_code == 413
     bad = httpx.post(post, headers=d.headers("vendor1"), json={**body, "round": "x"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "round"]
     version = httpx.post(post, headers=d.headers("vendor1"), json={**body, "schema_version": 2})

@@ -13,9 +13,8 @@ malformed body (the message names the field).
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -39,12 +38,6 @@ from pivotal.service.wire import (
     Terms,
 )
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorMessage} for code in (401, 403, 409, 413, 422)
@@ -54,65 +47,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _bearer = HTTPBearer(auto_error=False)
 Wait = Annotated[float, Query(ge=0, le=30.0, description="Long-poll seconds.")]
 Token = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-class BodyLimit:
-    """Answer 413 to a request body over ``limit`` bytes (declared or streamed)."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
-            return
-        if scope["method"] in ("GET", "HEAD"):
-            await self.app(scope, receive, send)
-            return
-        chunks, seen = [], 0
-        while True:  # read the whole body (bounded) before the app sees it
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > self.limit:
-                await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        delivered = False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
 
 
 def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
@@ -130,6 +64,7 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         version=package_version("pivotal"),
         description=__doc__,
         lifespan=lifespan,
+        max_body_size=max_body_bytes,  # 413 beyond it, declared or streamed
     )
 
     def who(token: HTTPAuthorizationCredentials | None, party: str | None) -> str:
@@ -272,5 +207,4 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
             raise AuthError(403, "the whole outcome is for the operator's token only")
         return state.outcome_document()
 
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
     return app
