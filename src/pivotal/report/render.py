@@ -3,6 +3,7 @@ interactive HTML (plotly.js is embedded once per page by :mod:`pivotal.report.ht
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -18,18 +19,6 @@ from pivotal.report.figures import GREY, PALETTE, Figure, Series  # noqa: E402
 
 PNG_SIZE = (1000, 600)  # pixels
 _DPI = 100
-
-
-def _wrap(title: str, width: int = 90) -> str:
-    words, lines, line = title.split(), [], ""
-    for w in words:
-        if len(line) + len(w) + 1 > width and line:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    lines.append(line)
-    return "\n".join(lines)
 
 
 def _waterfall_bars(s: Series) -> tuple[list[float], list[float], list[str]]:
@@ -120,7 +109,7 @@ def save_static(fig: Figure, folder: Path) -> dict[str, Path]:
             ax.set_yscale("log")
         if fig.equal_aspect:
             ax.set_aspect("equal", adjustable="datalim")
-        ax.set_title(_wrap(fig.title), fontsize=11)
+        ax.set_title(textwrap.fill(fig.title, 90), fontsize=11)
         ax.set_xlabel(fig.x_label)
         ax.set_ylabel(fig.y_label)
         ax.grid(True, alpha=0.3)
