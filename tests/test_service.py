@@ -450,3 +450,10 @@ def test_restart_replays_and_a_tampered_database_is_refused(tmp_path: Path) -> N
         )
     with pytest.raises(InputError, match="does not reproduce the stored rounds"):
         open_state(d.db, None)
+    with sqlite3.connect(d.db) as db:  # an answer that no longer fits the plan at all
+        db.execute(
+            "UPDATE answers SET body = ? WHERE phase = 'joint' AND round = 3 AND party = 'vendor'",
+            (json.dumps({"plan": [1.0, 2.0, 3.0]}),),
+        )
+    with pytest.raises(InputError, match=r"another version of pivotal \(plan: expected 2"):
+        open_state(d.db, None)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pivotal.errors import InputError
+from pivotal.errors import InputError, PivotalError
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import NegotiationConfig, config_from_document
 from pivotal.negotiation.session import NegotiationSession, StaleMessageError, Task
@@ -60,16 +60,20 @@ class CoordinatorState:
         self._outcome: NegotiationOutcome | None = None
         self._outcome_doc: dict[str, Any] | None = None
         replayed = 0
-        for a in store.answers():
-            self.session.submit(a.party, a.phase, a.round, _answer_value(a.body))
-            replayed += 1
+        damaged = (
+            f"{store.path}: replaying the stored answers does not reproduce the stored rounds; "
+            "the database was changed by hand or written by another version of pivotal"
+        )
+        try:
+            for a in store.answers():
+                self.session.submit(a.party, a.phase, a.round, _answer_value(a.body))
+                replayed += 1
+        except PivotalError as exc:
+            raise InputError(f"{damaged} ({exc})") from None
         self._replaying = False
         replayed_rounds = [(r.phase, r.round, r.primal, r.dual) for r in self.residuals]
         if replayed_rounds != store.round_residuals():
-            raise InputError(
-                f"{store.path}: replaying the stored answers does not reproduce the stored rounds; "
-                "the database was changed by hand or written by another version of pivotal"
-            )
+            raise InputError(damaged)
         self._changed = asyncio.Event()
         self.closing = False
         self.on_finish: Callable[[CoordinatorState], None] | None = None
@@ -97,9 +101,8 @@ class CoordinatorState:
         if not token:
             raise AuthError(401, "missing bearer token")
         digest = token_hash(token)
-        expected = self._hashes.get(party) if party is not None else None
-        if expected is not None and hmac.compare_digest(digest, expected):
-            return party  # type: ignore[return-value]
+        if party is not None and hmac.compare_digest(digest, self._hashes.get(party, "")):
+            return party
         owner = None
         for name, expected in self._hashes.items():  # constant time per comparison, no early exit
             if hmac.compare_digest(digest, expected):
