@@ -1,9 +1,10 @@
 """The coordinator's HTTP API (FastAPI), served by uvicorn.
 
-Public: ``/`` (the live status page), ``/health``, ``/status`` (progress and residuals only),
-``/openapi.json``.
+Public: ``/`` (the live status page), ``/health``, ``/status?since=K&wait=S`` (progress and
+residuals only; long poll until round K+1 completes), ``/openapi.json``.
 Per party (bearer token): ``GET /v1/terms``, ``GET /v1/parties/{party}/task?wait=S`` (long
-poll), ``POST /v1/parties/{party}/answers``, ``GET /v1/parties/{party}/result``.
+poll), ``POST /v1/parties/{party}/answers?wait=S`` (the reply carries the next task, so an agent
+needs one request per round), ``GET /v1/parties/{party}/result``.
 Operator (the ``operator`` token): ``GET /v1/outcome``.
 
 Errors: 401 missing/unknown token, 403 another party's resource, 404 unknown path, 409 an answer
