@@ -88,6 +88,20 @@ def run_auction(
     )
     if rule is PaymentRule.VCG:
         return base
+    return core_outcome(auction, base, rule, options, tolerances=tolerances)
+
+
+def core_outcome(
+    auction: Auction,
+    base: AuctionOutcome,
+    rule: PaymentRule,
+    options: SolverOptions | None = None,
+    *,
+    tolerances: Tolerances | None = None,
+) -> AuctionOutcome:
+    """A core rule's outcome on top of an already computed VCG outcome ``base``."""
+    if rule not in (PaymentRule.CORE_VCG_NEAREST, PaymentRule.CORE_BIDDER_OPTIMAL):
+        raise ValueError(f"{rule.value} is not a core-selecting rule")
     core = core_payments(
         auction,
         base,

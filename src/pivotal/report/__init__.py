@@ -18,7 +18,6 @@ from pivotal.report.documents import (
     auction_comparison,
     market_curves,
     negotiation_geography,
-    recorded_input,
     result_kind,
 )
 from pivotal.report.figures import (
@@ -170,7 +169,6 @@ def build_report(doc: dict[str, Any]) -> Report:
     kind = result_kind(doc)
     headline = finding(doc)
     if kind == "auction":
-        recorded_input(doc)
         comparison = auction_comparison(doc)
         figures = auction_figures(doc, comparison)
         title = f"Auction report ({doc['mechanism']})"

@@ -10,7 +10,7 @@ import numpy as np
 from pivotal.auctions import Auction
 from pivotal.auctions.core_payments import is_in_core
 from pivotal.auctions.formats import auction_from_document
-from pivotal.auctions.payment_rules import PaymentRule, run_auction
+from pivotal.auctions.payment_rules import PaymentRule, core_outcome, run_auction
 from pivotal.auctions.sequential import sequential_second_price
 from pivotal.auctions.winner_determination import solve_wdp
 from pivotal.errors import InputError
@@ -74,7 +74,7 @@ def auction_comparison(doc: dict[str, Any]) -> dict[str, Any]:
     polytope when VCG has exactly two winners."""
     auction = auction_of(doc)
     vcg = run_auction(auction, PaymentRule.VCG)
-    core = run_auction(auction, PaymentRule.CORE_VCG_NEAREST)
+    core = core_outcome(auction, vcg, PaymentRule.CORE_VCG_NEAREST)  # VCG solved once
     seq_doc = (doc.get("comparison") or {}).get("sequential_second_price")
     if seq_doc is None:
         seq_doc = sequential_second_price(auction).to_dict()
