@@ -187,6 +187,13 @@ class NegotiationSession:
         """Whether every expected answer of the current step is in."""
         return len(self._pending) == len(self._expected)
 
+    def idle(self, party: str) -> bool:
+        """Whether a party has nothing to do now while the negotiation runs (its task is
+        ``wait``): it is not part of this step or has answered it."""
+        return self.status == "running" and (
+            party not in self._expected_set or party in self._pending
+        )
+
     def task(self, party: str) -> Task:
         """The current task of a party."""
         if party not in self._parties:
@@ -195,7 +202,7 @@ class NegotiationSession:
             return Task("done", self.phase, self.round)
         if self.status == "failed":
             return Task("failed", self.phase, self.round)
-        if party not in self._expected_set or party in self._pending:
+        if self.idle(party):
             return Task("wait", self.phase, self.round)
         if self.phase == "status_quo":
             return Task("status_quo", self.phase, self.round)

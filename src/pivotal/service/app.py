@@ -14,7 +14,6 @@ malformed body (the message names the field).
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -123,17 +122,10 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         """Progress: phase, round, who is awaited, residuals per round. With ``since`` and
         ``wait``, hold the request until more than ``since`` rounds are complete or the
         negotiation ends (the live page refreshes once per round this way)."""
-        deadline = time.monotonic() + wait
-        while (
-            since is not None
-            and len(state.residuals) <= since
-            and state.session.status == "running"
-            and not state.closing
-        ):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await state.wait_for_change(remaining)
+        if since is not None:
+            await state.wait_while(
+                lambda: len(state.residuals) <= since and state.session.status == "running", wait
+            )
         return state.status()
 
     @app.get("/v1/terms", responses=_ERRORS)
@@ -148,15 +140,8 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
             raise AuthError(403, f"'{party}' is not a party")
 
     async def next_task(party: str, wait: float) -> TaskMessage:
-        message = state.task(party)
-        deadline = time.monotonic() + wait
-        while message.kind == "wait" and not state.closing:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await state.wait_for_change(remaining)
-            message = state.task(party)
-        return message
+        await state.wait_while(lambda: state.session.idle(party), wait)
+        return state.task(party)
 
     # the hot endpoints serialize their reply themselves (pydantic's JSON, no re-validation)
     @app.get("/v1/parties/{party}/task", responses=_ERRORS, response_model=TaskMessage)

@@ -184,13 +184,16 @@ class CoordinatorState:
             message=self.session.message,
         )
 
-    async def wait_for_change(self, seconds: float) -> None:
-        """Return when the negotiation moves on, the service closes, or after ``seconds``."""
-        if self.closing or seconds <= 0:
-            return
-        event = self._changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=seconds)
+    async def wait_while(self, blocked: Callable[[], bool], seconds: float) -> None:
+        """Long poll: return once ``blocked()`` is false (checked after every change of the
+        negotiation), the service closes, or ``seconds`` have passed."""
+        deadline = time.monotonic() + seconds
+        while blocked() and not self.closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=remaining)
 
     def wake_all(self) -> None:
         """Release every waiting request (a change or shutdown)."""
