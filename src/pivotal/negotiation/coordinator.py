@@ -119,46 +119,63 @@ class Coordinator:
                 holders[b] += 1
         if any(h == 0 for h in holders):
             raise InputError("every plan block needs at least one party holding it")
-        self._holders = holders
+        offsets = np.concatenate([[0], np.cumsum(self.block_sizes)]).astype(np.int64)
+        self._offsets = offsets
+        self._n = int(offsets[-1])
+        self._holders = np.repeat(np.asarray(holders, dtype=np.float64), self.block_sizes)
+        # each party's copy as positions in the flat plan; all copies stacked in party order
+        self._slices: dict[str, slice] = {}
+        parts, at = [], 0
+        for v in views:
+            pos = [np.arange(offsets[b], offsets[b + 1]) for b in v.blocks]
+            local = np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64)
+            parts.append(local)
+            self._slices[v.name] = slice(at, at + len(local))
+            at += len(local)
+        self._index = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
         if initial_plan is None:
-            self.z = [np.zeros(n) for n in self.block_sizes]
+            self._z = np.zeros(self._n)
         else:
-            self.z = [np.maximum(np.asarray(p, dtype=np.float64).copy(), 0.0) for p in initial_plan]
-            if [len(p) for p in self.z] != list(self.block_sizes):
+            blocks = [np.asarray(p, dtype=np.float64) for p in initial_plan]
+            if [len(p) for p in blocks] != list(self.block_sizes):
                 raise InputError("the initial plan does not match the block sizes")
-        self.prices = {
-            name: (
-                np.asarray(initial_prices[name], dtype=np.float64).copy()
-                if initial_prices is not None and name in initial_prices
-                else np.zeros(self._local_size(name))
-            )
-            for name in self.views
-        }
-        scale = float(np.mean(np.abs(np.concatenate(self.z)))) if sum(self.block_sizes) else 1.0
+            self._z = np.maximum(np.concatenate(blocks) if blocks else np.zeros(0), 0.0)
+        self._lam = np.zeros(len(self._index))
+        for name, sl in self._slices.items():
+            if initial_prices is not None and name in initial_prices:
+                given = np.asarray(initial_prices[name], dtype=np.float64)
+                if given.shape != (sl.stop - sl.start,):
+                    raise InputError(f"initial prices of '{name}' do not match its blocks")
+                self._lam[sl] = given
+        scale = float(np.mean(np.abs(self._z))) if self._n else 1.0
         self.rho = self.settings.rho if self.settings.rho is not None else 1.0 / max(1.0, scale)
         self.round = 0
         self._anderson = (
             AndersonAccelerator(self.settings.anderson) if self.settings.anderson > 0 else None
         )
-        self._fallback: tuple[list[FloatArray], dict[str, FloatArray]] | None = None
+        self._fallback: tuple[FloatArray, FloatArray] | None = None
         self._last_plain_norm = np.inf
         self.history: list[RoundRecord] = []
         self.converged = False
         self.done = False
 
     def _local_size(self, name: str) -> int:
-        return sum(self.block_sizes[b] for b in self.views[name].blocks)
+        sl = self._slices[name]
+        return int(sl.stop - sl.start)
 
-    def _local(self, name: str, blocks: Sequence[FloatArray]) -> FloatArray:
-        parts = [blocks[b] for b in self.views[name].blocks]
-        return np.concatenate(parts) if parts else np.zeros(0)
+    def _blocks(self, flat: FloatArray) -> tuple[FloatArray, ...]:
+        return tuple(
+            flat[self._offsets[b] : self._offsets[b + 1]].copy()
+            for b in range(len(self.block_sizes))
+        )
 
-    def _split(self, name: str, local: FloatArray) -> list[FloatArray]:
-        out, start = [], 0
-        for b in self.views[name].blocks:
-            out.append(local[start : start + self.block_sizes[b]])
-            start += self.block_sizes[b]
-        return out
+    def _prices(self, lam: FloatArray) -> dict[str, FloatArray]:
+        return {name: lam[sl].copy() for name, sl in self._slices.items()}
+
+    @property
+    def prices(self) -> dict[str, FloatArray]:
+        """Every party's current prices (copies)."""
+        return self._prices(self._lam)
 
     def broadcasts(self) -> dict[str, Broadcast]:
         """The current round's broadcast to every party (empty once the run is over)."""
@@ -168,9 +185,8 @@ class Coordinator:
 
     def broadcast(self, name: str) -> Broadcast:
         """The current round's broadcast to one party."""
-        return Broadcast(
-            self.round, name, self._local(name, self.z), self.prices[name].copy(), self.rho
-        )
+        sl = self._slices[name]
+        return Broadcast(self.round, name, self._z[self._index[sl]], self._lam[sl].copy(), self.rho)
 
     def start(self) -> dict[str, Broadcast]:
         """Round 0's broadcasts."""
@@ -192,65 +208,41 @@ class Coordinator:
         if missing or unknown:
             raise InputError(f"responses missing from {missing} / from unknown parties {unknown}")
         s = self.settings
-        x: dict[str, FloatArray] = {}
-        for name, value in responses.items():
-            arr = np.asarray(value, dtype=np.float64)
-            if arr.shape != (self._local_size(name),) or not np.all(np.isfinite(arr)):
+        x = np.empty(len(self._index))
+        for name, sl in self._slices.items():
+            arr = np.asarray(responses[name], dtype=np.float64)
+            if arr.shape != (sl.stop - sl.start,) or not np.all(np.isfinite(arr)):
                 raise InputError(
                     f"party '{name}' sent a plan of shape {arr.shape} (expected "
-                    f"({self._local_size(name)},), finite)"
+                    f"({sl.stop - sl.start},), finite)"
                 )
-            x[name] = arr
-        z_old = [b.copy() for b in self.z]
-        prices_old = {k: v.copy() for k, v in self.prices.items()}
-        # over-relaxation and z-update (projection on plans >= 0)
-        sums = [np.zeros(n) for n in self.block_sizes]
-        relaxed: dict[str, list[FloatArray]] = {}
-        for name in self.views:
-            zl = self._split(name, self._local(name, z_old))
-            xs = self._split(name, x[name])
-            ls = self._split(name, self.prices[name])
-            relaxed[name] = [
-                s.alpha * xb + (1 - s.alpha) * zb for xb, zb in zip(xs, zl, strict=True)
-            ]
-            for b, xh, lam in zip(self.views[name].blocks, relaxed[name], ls, strict=True):
-                sums[b] += xh + lam / self.rho
-        self.z = [np.maximum(sums[b] / self._holders[b], 0.0) for b in range(len(sums))]
-        # price update
-        for name in self.views:
-            zl = self._split(name, self._local(name, self.z))
-            ls = self._split(name, self.prices[name])
-            new = [
-                lam + self.rho * (xh - zb)
-                for lam, xh, zb in zip(ls, relaxed[name], zl, strict=True)
-            ]
-            self.prices[name] = np.concatenate(new) if new else np.zeros(0)
+            x[sl] = arr
+        z_old, lam_old = self._z, self._lam
+        z_old_local = z_old[self._index]
+        # over-relaxation, z-update (projection on plans >= 0), price update
+        relaxed = s.alpha * x + (1 - s.alpha) * z_old_local
+        sums = np.bincount(self._index, weights=relaxed + lam_old / self.rho, minlength=self._n)
+        self._z = np.maximum(sums / self._holders, 0.0)
+        z_local = self._z[self._index]
+        self._lam = lam_old + self.rho * (relaxed - z_local)
         # residuals
-        primal_sq = dual_sq = x_sq = z_sq = lam_sq = 0.0
-        p = 0
-        for name in self.views:
-            z_new_local = self._local(name, self.z)
-            z_old_local = self._local(name, z_old)
-            primal_sq += float(np.sum((x[name] - z_new_local) ** 2))
-            dual_sq += float(np.sum((z_new_local - z_old_local) ** 2))
-            x_sq += float(np.sum(x[name] ** 2))
-            z_sq += float(np.sum(z_new_local**2))
-            lam_sq += float(np.sum(self.prices[name] ** 2))
-            p += len(z_new_local)
-        primal = np.sqrt(primal_sq)
-        dual = self.rho * np.sqrt(dual_sq)
-        eps_primal = np.sqrt(p) * s.eps_abs + s.eps_rel * max(np.sqrt(x_sq), np.sqrt(z_sq))
-        eps_dual = np.sqrt(p) * s.eps_abs + s.eps_rel * np.sqrt(lam_sq)
+        primal = float(np.sqrt(np.sum((x - z_local) ** 2)))
+        dual = self.rho * float(np.sqrt(np.sum((z_local - z_old_local) ** 2)))
+        p = len(self._index)
+        eps_primal = np.sqrt(p) * s.eps_abs + s.eps_rel * max(
+            float(np.linalg.norm(x)), float(np.linalg.norm(z_local))
+        )
+        eps_dual = np.sqrt(p) * s.eps_abs + s.eps_rel * float(np.linalg.norm(self._lam))
         self.history.append(
             RoundRecord(
                 self.round,
-                float(primal),
-                float(dual),
+                primal,
+                dual,
                 float(eps_primal),
                 float(eps_dual),
                 self.rho,
-                tuple(b.copy() for b in self.z),
-                {k: v.copy() for k, v in self.prices.items()},
+                self._blocks(self._z),
+                self._prices(self._lam),
             )
         )
         if not self.keep_plans and len(self.history) > 1:
@@ -263,39 +255,28 @@ class Coordinator:
             self.done = True
             return {}
         new_rho = balance_rho(
-            self.round, self.rho, float(primal), float(dual), float(eps_primal), float(eps_dual), s
+            self.round, self.rho, primal, dual, float(eps_primal), float(eps_dual), s
         )
         if self._anderson is not None:
-            self._accelerate(z_old, prices_old, rho_changed=new_rho != self.rho)
+            self._accelerate(z_old, lam_old, rho_changed=new_rho != self.rho)
         self.rho = new_rho
         return self.broadcasts()
 
-    def _pack(self, z: Sequence[FloatArray], prices: Mapping[str, FloatArray]) -> FloatArray:
-        return np.concatenate([*z, *(prices[n] / self.rho for n in self.views)])
+    def _pack(self, z: FloatArray, lam: FloatArray) -> FloatArray:
+        return np.concatenate([z, lam / self.rho])
 
-    def _unpack(self, state: FloatArray) -> tuple[list[FloatArray], dict[str, FloatArray]]:
-        z, start = [], 0
-        for n in self.block_sizes:
-            z.append(np.maximum(state[start : start + n], 0.0))
-            start += n
-        prices = {}
-        for name in self.views:
-            size = self._local_size(name)
-            prices[name] = state[start : start + size] * self.rho
-            start += size
-        return z, prices
+    def _unpack(self, state: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return np.maximum(state[: self._n], 0.0), state[self._n :] * self.rho
 
-    def _accelerate(
-        self, z_old: list[FloatArray], prices_old: dict[str, FloatArray], *, rho_changed: bool
-    ) -> None:
+    def _accelerate(self, z_old: FloatArray, lam_old: FloatArray, *, rho_changed: bool) -> None:
         """Safeguarded Anderson step on the state (see :mod:`.acceleration`)."""
         assert self._anderson is not None
-        state = self._pack(z_old, prices_old)
-        plain = self._pack(self.z, self.prices)
+        state = self._pack(z_old, lam_old)
+        plain = self._pack(self._z, self._lam)
         norm = float(np.linalg.norm(plain - state))
         if self._fallback is not None and norm > self._last_plain_norm:
             # the extrapolated point did worse than plain ADMM: go back to the plain iterate
-            self.z, self.prices = self._fallback
+            self._z, self._lam = self._fallback
             self._fallback = None
             self._anderson.reset()
             return
@@ -308,17 +289,17 @@ class Coordinator:
         candidate = self._anderson.extrapolate()
         if candidate is None:
             return
-        self._fallback = ([b.copy() for b in self.z], {k: v.copy() for k, v in self.prices.items()})
-        self.z, self.prices = self._unpack(candidate)
+        self._fallback = (self._z.copy(), self._lam.copy())
+        self._z, self._lam = self._unpack(candidate)
 
     def result(self) -> AdmmResult:
         """The consensus plan and history so far."""
         return AdmmResult(
-            plan=tuple(b.copy() for b in self.z),
+            plan=self._blocks(self._z),
             converged=self.converged,
             rounds=self.round,
             history=tuple(self.history),
             settings=self.settings,
             final_rho=self.rho,
-            prices={k: v.copy() for k, v in self.prices.items()},
+            prices=self._prices(self._lam),
         )
