@@ -57,6 +57,7 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         yield
         state.closing = True
         state.wake_all()
+        state.flush()
         state.store.close()
 
     app = FastAPI(

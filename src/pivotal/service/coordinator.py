@@ -1,9 +1,12 @@
 """The coordinator service's state: a negotiation session, its database and its credentials.
 
-Every change goes through :meth:`CoordinatorState.submit`, which records the answer (and the
-round it completes) in one SQLite transaction before the next round's tasks become visible. On
-start, the state replays the stored answers into a fresh session; the session is deterministic,
-so a restarted coordinator continues exactly where the old one stopped.
+Every change goes through :meth:`CoordinatorState.submit`. The answers of the open round are
+held in memory and written, together with the round they complete, in one SQLite transaction
+before the next round's tasks become visible (group commit: one transaction per round, not per
+answer). A crash before that loses only answers to the open round, which the agents post again
+(each keeps its last answer until it gets a new task). On start, the state replays the stored
+answers into a fresh session; the session is deterministic, so a restarted coordinator continues
+exactly where the old one stopped.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class CoordinatorState:
         terms = self.config.terms(keep_plans=False)
         self.session = NegotiationSession(terms, on_round=self._on_round)
         self.residuals: list[ResidualPoint] = []
+        self._pending_answers: list[tuple[str, int, str, dict[str, Any]]] = []
+        self._pending_rounds: list[tuple[str, int, dict[str, Any]]] = []
         self._outcome: NegotiationOutcome | None = None
         self._outcome_doc: dict[str, Any] | None = None
         replayed = 0
@@ -127,24 +132,16 @@ class CoordinatorState:
         self.residuals.append(point)
         if self._replaying:
             return
-        self.store.add_round(
-            phase,
-            record.round,
-            {
-                **point.model_dump(exclude={"phase", "round"}),
-                "plan": [b.tolist() for b in record.plan],
-                "prices": {k: v.tolist() for k, v in record.prices.items()},
-            },
-        )
-        log.info(
-            "%s round %d: primal %.3g (tol %.3g), dual %.3g (tol %.3g), rho %.3g",
-            phase,
-            record.round,
-            record.primal_residual,
-            record.eps_primal,
-            record.dual_residual,
-            record.eps_dual,
-            record.rho,
+        self._pending_rounds.append(
+            (
+                phase,
+                record.round,
+                {
+                    **point.model_dump(exclude={"phase", "round"}),
+                    "plan": [b.tolist() for b in record.plan],
+                    "prices": {k: v.tolist() for k, v in record.prices.items()},
+                },
+            )
         )
 
     def status(self) -> Status:
@@ -202,8 +199,9 @@ class CoordinatorState:
 
     # ------------------------------------------------------------------ answers
     def submit(self, party: str, answer: Answer) -> str:
-        """Record and apply an answer; the round it completes is committed in the same
-        transaction, before anyone can see the next round.
+        """Apply an answer; once it completes a round (or ends a phase or the negotiation), the
+        round's answers and the round are committed in one transaction, before anyone can see
+        the next round.
 
         Raises
         ------
@@ -216,18 +214,12 @@ class CoordinatorState:
             {"plan": answer.plan} if answer.plan is not None else {"costs": answer.costs}
         )
         s = self.session
-        try:
-            with self.store.transaction():
-                result = s.submit(party, answer.phase, answer.round, _answer_value(body))
-                if result == "accepted":
-                    self.store.add_answer(answer.phase, answer.round, party, body)
-        except sqlite3.Error as exc:  # the session moved on but the database did not
-            log.critical(
-                "cannot commit to %s (%s); stopping so a restart replays", self.store.path, exc
-            )
-            os._exit(70)
+        result = s.submit(party, answer.phase, answer.round, _answer_value(body))
+        if result == "accepted":
+            self._pending_answers.append((answer.phase, answer.round, party, body))
         position = (s.phase, s.round)
         if position != self._position or s.status != "running":
+            self.flush()
             self._position = position
             self.round_opened = time.monotonic()
             if s.status != "running":
@@ -236,6 +228,35 @@ class CoordinatorState:
                     self.on_finish(self)
             self.wake_all()
         return result
+
+    def flush(self) -> None:
+        """Write the held answers and completed rounds in one transaction (at the end of every
+        round, and on shutdown)."""
+        if not self._pending_answers and not self._pending_rounds:
+            return
+        try:
+            with self.store.transaction():
+                self.store.add_answers(self._pending_answers)
+                for phase, round_, record in self._pending_rounds:
+                    self.store.add_round(phase, round_, record)
+        except sqlite3.Error as exc:  # the session moved on but the database did not
+            log.critical(
+                "cannot commit to %s (%s); stopping so a restart replays", self.store.path, exc
+            )
+            os._exit(70)
+        self._pending_answers.clear()
+        for phase, round_, record in self._pending_rounds:
+            log.info(
+                "%s round %d: primal %.3g (tol %.3g), dual %.3g (tol %.3g), rho %.3g",
+                phase,
+                round_,
+                record["primal"],
+                record["eps_primal"],
+                record["dual"],
+                record["eps_dual"],
+                record["rho"],
+            )
+        self._pending_rounds.clear()
 
     # ------------------------------------------------------------------ results
     def outcome(self) -> NegotiationOutcome:

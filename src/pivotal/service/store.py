@@ -138,11 +138,13 @@ class Store:
         """Party -> SHA-256 of its credential."""
         return dict(self._db.execute("SELECT party, token_sha256 FROM credentials").fetchall())
 
-    def add_answer(self, phase: str, round_: int, party: str, body: dict[str, Any]) -> None:
-        """Record an accepted answer (inside a transaction)."""
-        self._db.execute(
+    def add_answers(self, answers: list[tuple[str, int, str, dict[str, Any]]]) -> None:
+        """Record accepted answers ``(phase, round, party, body)`` in acceptance order (inside a
+        transaction)."""
+        now = time.time()
+        self._db.executemany(
             "INSERT INTO answers (phase, round, party, body, received_at) VALUES (?, ?, ?, ?, ?)",
-            (phase, round_, party, json.dumps(body), time.time()),
+            [(phase, r, party, json.dumps(body), now) for phase, r, party, body in answers],
         )
 
     def answers(self) -> Iterator[StoredAnswer]:
