@@ -1,20 +1,22 @@
 """Load on the coordinator service: many simulated agents on loopback, per-round overhead.
 
-    python benchmarks/service_load.py [--agents 10,50,200] [--rounds 50]
+    python benchmarks/service_load.py [--agents 10,50,200] [--rounds 50] [--transport ws,http]
 
 Starts the real coordinator (``pivotal serve coordinator``, one process, access log off) and
-runs N simulated agents as asyncio tasks in this process, each with its own long-polling loop
-over HTTP (one shared connection pool). Agents have private quadratic costs
-``C(x) = a/2 ||x - t||^2`` with the closed-form best response, so their own compute is tiny and
-is measured and subtracted anyway. The stopping tolerance is unreachable, so the joint run lasts
-exactly ``--rounds`` rounds.
+runs N simulated agents as asyncio tasks in this process, each with its own connection: one
+WebSocket per agent (``ws``, the agents' default transport) or a long-polling HTTP client per
+agent (``http``); the simulated agents share one uvloop event loop, as the coordinator runs on
+uvloop too. Agents have private quadratic costs ``C(x) = a/2 ||x - t||^2`` with the closed-form
+best response, so their own compute is tiny and is measured and subtracted anyway. The stopping
+tolerance is unreachable, so the joint run lasts exactly ``--rounds`` rounds.
 
 Per round ``r``: ``wall = open(r+1) - open(r)`` where ``open`` is the first moment any agent
 holds the round's task, and ``overhead = wall - max agent compute in r``. The overhead therefore
-includes everything that is not the agents' own work: 2N HTTP requests (client and server
-side), validation, the ADMM step, the SQLite commit and the broadcast. Reported: p50 and p99 over
-rounds, errors (non-2xx replies), and the coordinator's resident memory after round 10 and at
-the end.
+includes everything that is not the agents' own work: N answers and N replies carrying the next
+task (WebSocket frames or HTTP requests, client and server side), validation, the ADMM step, the
+SQLite commit and the broadcast. Reported: p50 and p99 over rounds, errors (non-2xx replies or
+error frames), the coordinator's resident memory after round 10 and at the end, and its CPU time
+per round.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from typing import Any
 
 import httpx
 import numpy as np
+import uvloop
+from websockets.asyncio.client import connect
 
 from pivotal.negotiation.deployment import AdmmTerms, NegotiationConfig, SiteRef, VendorRef
 
@@ -83,35 +87,50 @@ async def agent(
     size: int,
     rng: np.random.Generator,
     log: dict[str, Any],
+    transport: str,
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     a, target = float(rng.uniform(0.5, 2.0)), rng.uniform(0, 100, size)
+    if transport == "ws":
+        stream = url.replace("http://", "ws://") + f"/v1/parties/{name}/stream"
+        async with connect(stream, additional_headers=headers, max_size=None) as ws:
+
+            async def exchange(body: dict[str, Any] | None) -> dict[str, Any] | None:
+                if body is not None:
+                    await ws.send(json.dumps(body))
+                frame: dict[str, Any] = json.loads(await ws.recv())
+                if "error" in frame:
+                    log["errors"].append(frame["error"])
+                    return None
+                return frame if "kind" in frame else frame["next_task"]
+
+            await _loop(exchange, a, target, log)
+        return
     # one client (one keep-alive connection) per agent, as separate companies would have
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        await _loop(client, name, headers, a, target, log)
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
 
-
-async def _loop(
-    client: httpx.AsyncClient,
-    name: str,
-    headers: dict[str, str],
-    a: float,
-    target: np.ndarray,
-    log: dict[str, Any],
-) -> None:
-    task: dict[str, Any] | None = None
-    while True:
-        if task is None:
-            r = await client.get(f"/v1/parties/{name}/task", params={"wait": 20}, headers=headers)
+        async def exchange_http(body: dict[str, Any] | None) -> dict[str, Any] | None:
+            if body is None:
+                r = await client.get(f"/v1/parties/{name}/task", params={"wait": 20})
+            else:
+                r = await client.post(f"/v1/parties/{name}/answers", json=body, params={"wait": 20})
             if r.status_code != 200:
                 log["errors"].append(r.status_code)
-                return
-            task = r.json()
+                return None
+            reply: dict[str, Any] = r.json()
+            return reply if body is None else reply["next_task"]
+
+        await _loop(exchange_http, a, target, log)
+
+
+async def _loop(exchange: Any, a: float, target: np.ndarray, log: dict[str, Any]) -> None:
+    task = await exchange(None)
+    while task is not None:
         got = time.perf_counter()
         if task["kind"] in ("done", "failed"):
             return
         if task["kind"] == "wait":
-            task = None
+            task = await exchange(None)
             continue
         c0 = time.perf_counter()
         if task["kind"] == "status_quo":
@@ -125,16 +144,10 @@ async def _loop(
         if task["phase"] == "joint":
             log["open"][task["round"]].append(got)
             log["compute"][task["round"]].append(compute)
-        p = await client.post(
-            f"/v1/parties/{name}/answers", json=body, params={"wait": 20}, headers=headers
-        )
-        if p.status_code != 200:
-            log["errors"].append(p.status_code)
-            return
-        task = p.json()["next_task"]
+        task = await exchange(body)
 
 
-async def run(n_agents: int, rounds: int) -> dict[str, float]:
+async def run(n_agents: int, rounds: int, transport: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         proc, url = start(root, n_agents, rounds)
@@ -165,7 +178,7 @@ async def run(n_agents: int, rounds: int) -> dict[str, float]:
             await asyncio.gather(
                 sample_memory(),
                 *(
-                    agent(url, n, t, s, rng, log)
+                    agent(url, n, t, s, rng, log, transport)
                     for n, t, s in zip(names, tokens, sizes, strict=True)
                 ),
             )
@@ -180,6 +193,7 @@ async def run(n_agents: int, rounds: int) -> dict[str, float]:
         overhead.append(wall - max(log["compute"][r]))
     ms = np.array(overhead) * 1000
     return {
+        "transport": transport,
         "agents": n_agents,
         "rounds": len(opened),
         "p50_ms": float(np.percentile(ms, 50)),
@@ -199,21 +213,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", default="10,50,200")
     parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--transport", default="ws,http")
     args = parser.parse_args()
     print(f"coordinator per-round overhead, {args.rounds} rounds, loopback, pid {os.getpid()}")
     print(
-        "| agents | rounds | overhead p50 ms | overhead p99 ms | agent compute max ms | errors "
-        "| RSS round 10 MiB | RSS end MiB | coordinator CPU ms/round |"
+        "| transport | agents | rounds | overhead p50 ms | overhead p99 ms | agent compute max ms "
+        "| errors | RSS round 10 MiB | RSS end MiB | coordinator CPU ms/round |"
     )
-    print("|" + "---|" * 9)
-    for n in (int(x) for x in args.agents.split(",")):
-        r = asyncio.run(run(n, args.rounds))
-        print(
-            f"| {r['agents']} | {r['rounds']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{r['max_compute_ms']:.2f} | {r['errors']} | {r['rss_round10_mib']:.1f} | "
-            f"{r['rss_end_mib']:.1f} | {r['server_cpu_ms']:.1f} |",
-            flush=True,
-        )
+    print("|" + "---|" * 10)
+    for transport in args.transport.split(","):
+        for n in (int(x) for x in args.agents.split(",")):
+            # uvloop (installed with uvicorn[standard], which the coordinator runs on too)
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                report(runner.run(run(n, args.rounds, transport)))
+
+
+def report(r: dict[str, Any]) -> None:
+    """One table row."""
+    print(
+        f"| {r['transport']} | {r['agents']} | {r['rounds']} | {r['p50_ms']:.1f} | "
+        f"{r['p99_ms']:.1f} | {r['max_compute_ms']:.2f} | {r['errors']} | "
+        f"{r['rss_round10_mib']:.1f} | {r['rss_end_mib']:.1f} | {r['server_cpu_ms']:.1f} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

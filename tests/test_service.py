@@ -61,12 +61,17 @@ def run_all(d: Deployment, timeout: float = 240) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("make", [truck_example, three_vendors], ids=["truck", "3-vendors"])
+@pytest.mark.parametrize(
+    ("make", "transport"),
+    [(truck_example, "ws"), (three_vendors, "ws"), (truck_example, "http")],
+    ids=["truck-ws", "3-vendors-ws", "truck-http"],
+)
 def test_end_to_end_matches_in_process(
-    tmp_path: Path, deployments: list[Deployment], make: Any
+    tmp_path: Path, deployments: list[Deployment], make: Any, transport: str
 ) -> None:
     scenario = make()
     d = deploy(tmp_path, scenario)
+    d.agent_args += ("--transport", transport)
     deployments.append(d)
     d.start_coordinator()
     outcome = run_all(d)
@@ -302,6 +307,43 @@ def test_http_status_codes(served: Deployment) -> None:
     assert {"/v1/parties/{party}/task", "/v1/parties/{party}/answers", "/status"} <= set(
         spec["paths"]
     )
+
+
+def test_stream_refuses_bad_credentials_and_answers_errors_in_band(served: Deployment) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    d = served
+    ws_url = d.url.replace("http://", "ws://")
+    stream = f"{ws_url}/v1/parties/retailer/stream"
+    for headers, code in [
+        ({}, 401),
+        ({"Authorization": "Bearer nope"}, 401),
+        (d.headers("vendor1"), 403),
+        (d.headers("operator"), 403),
+    ]:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(stream, additional_headers=headers, open_timeout=10)
+        assert refused.value.response.status_code == code
+    with connect(stream, additional_headers=d.headers("retailer"), open_timeout=10) as ws:
+        task = json.loads(ws.recv(timeout=10))
+        assert task["kind"] == "status_quo" and task["schema_version"] == 1
+        answer = {"schema_version": 1, "phase": "status_quo", "round": 0}
+        for body, code, where in [
+            ({**answer, "round": 5, "plan": [0.0]}, 409, "status_quo round 0"),
+            ({**answer, "round": "x", "plan": [0.0]}, 422, "round"),
+            ({**answer, "schema_version": 2, "plan": [0.0]}, 422, "schema_version"),
+            ({**answer, "plan": [1.0]}, 422, "plan"),
+        ]:
+            ws.send(json.dumps(body))
+            error = json.loads(ws.recv(timeout=10))
+            assert error["error"] == code and where in json.dumps(error["detail"])
+            again = json.loads(ws.recv(timeout=10))  # the current task follows every error
+            assert again == task
+        ws.send("not json")
+        assert json.loads(ws.recv(timeout=10))["error"] == 422
+    # nothing was accepted: the hub still owes its status-quo answer
+    assert d.status()["waiting_for"] == ["retailer"]
 
 
 def test_fuzz_every_endpoint_without_5xx(served: Deployment) -> None:

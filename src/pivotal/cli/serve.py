@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -95,6 +96,13 @@ def serve_coordinator(
     )
 
 
+class Transport(StrEnum):
+    """How an agent talks to the coordinator."""
+
+    ws = "ws"
+    http = "http"
+
+
 @agent_app.command("run")
 @handle_errors
 def agent_run(
@@ -110,6 +118,14 @@ def agent_run(
     ca_cert: Annotated[
         Path | None, typer.Option("--ca-cert", help="Trust this certificate (self-signed TLS).")
     ] = None,
+    transport: Annotated[
+        Transport,
+        typer.Option(
+            "--transport",
+            help="ws: one WebSocket (one frame each way per round); http: long-polling requests "
+            "(for networks that block WebSockets).",
+        ),
+    ] = Transport.ws,
 ) -> None:
     """Answer the coordinator's tasks from private data until the negotiation ends."""
     from pivotal.service.agent import Agent, AgentOptions
@@ -136,7 +152,7 @@ def agent_run(
             party,
             token,
             private,
-            AgentOptions(retry_for=retry_for, verify=verify),
+            AgentOptions(retry_for=retry_for, verify=verify, transport=transport.value),
             on_event=on_event,
         )
         try:

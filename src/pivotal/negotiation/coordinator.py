@@ -201,6 +201,11 @@ class Coordinator:
             If a party is missing, unknown, or sends a plan of the wrong length or with
             non-finite entries.
         """
+        return self.broadcasts() if self.advance(responses) else {}
+
+    def advance(self, responses: Mapping[str, FloatArray]) -> bool:
+        """:meth:`step` without building the broadcasts: whether another round follows (a
+        caller that sends each party its broadcast on demand uses :meth:`broadcast`)."""
         if self.done:
             raise InputError("the negotiation is over; no more rounds")
         missing = sorted(set(self.views) - set(responses))
@@ -250,17 +255,17 @@ class Coordinator:
         self.round += 1
         if primal <= eps_primal and dual <= eps_dual:
             self.converged = self.done = True
-            return {}
+            return False
         if self.round >= s.max_rounds:
             self.done = True
-            return {}
+            return False
         new_rho = balance_rho(
             self.round, self.rho, primal, dual, float(eps_primal), float(eps_dual), s
         )
         if self._anderson is not None:
             self._accelerate(z_old, lam_old, rho_changed=new_rho != self.rho)
         self.rho = new_rho
-        return self.broadcasts()
+        return True
 
     def _pack(self, z: FloatArray, lam: FloatArray) -> FloatArray:
         return np.concatenate([z, lam / self.rho])

@@ -338,11 +338,11 @@ class NegotiationSession:
         responses = {p: v for p, v in pending.items() if not isinstance(v, dict)}
         if self._fixed is not None:
             responses[self._fixed[0]] = self._fixed[1].copy()
-        broadcasts = self._coordinator.step(responses)
+        more = self._coordinator.advance(responses)
         if self.on_round is not None:
             self.on_round(self.phase, self._coordinator.history[-1])
         self._pending = {}
-        if broadcasts:
+        if more:
             self.round += 1
             return
         result = self._coordinator.result()

@@ -1,25 +1,31 @@
 """A party's agent: connects out to the coordinator, answers its tasks from private data.
 
-Pull model (works behind a firewall): the agent long-polls its own task, computes the answer
-from its private cost model (:class:`~pivotal.negotiation.agents.LpParty`), posts it, and stops
-when the negotiation ends. Only plans and scalar costs leave the process.
+Pull model (works behind a firewall): the agent connects out, receives its own task, computes the
+answer from its private cost model (:class:`~pivotal.negotiation.agents.LpParty`), sends it, and
+stops when the negotiation ends. Only plans and scalar costs leave the process. Two transports
+with the same messages: one WebSocket (``transport="ws"``, the default: one frame each way per
+round) or long-polling HTTP requests (``transport="http"``, for networks that block WebSockets).
 
 Robustness: an answer is kept until the next task, and posted again (unchanged) if the same task
 comes back, e.g. after a coordinator restart or a lost reply; the coordinator ignores duplicates.
-Connection failures and 5xx replies are retried with backoff for ``retry_for`` seconds.
+Connection failures, dropped streams and 5xx replies are retried with backoff for ``retry_for``
+seconds.
 """
 
 from __future__ import annotations
 
+import json
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import numpy as np
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.sync.client import connect
 
 from pivotal.errors import ConvergenceError, InputError, ServiceError
 from pivotal.negotiation.agents import LpParty
@@ -37,6 +43,7 @@ class AgentOptions:
     retry_for: float = 120.0
     request_timeout: float = 60.0
     verify: bool | ssl.SSLContext = True
+    transport: Literal["ws", "http"] = "ws"
 
 
 class Agent:
@@ -62,6 +69,8 @@ class Agent:
             timeout=self.options.request_timeout + self.options.poll_seconds,
             verify=self.options.verify,
         )
+        self._coordinator = coordinator.rstrip("/")
+        self._token = token
         self._party: LpParty | None = None
         self._last: tuple[tuple[str, int], dict[str, Any]] | None = None
 
@@ -80,17 +89,20 @@ class Agent:
             else:
                 if response.status_code < 500:
                     if response.status_code in (401, 403):
-                        raise InputError(
-                            f"the coordinator refused the credential for '{self.party_name}': "
-                            f"{_detail(response)}; check --party and --token-file",
-                            field="token",
-                        )
+                        raise self._refused(_detail(response))
                     return response
                 problem = f"the coordinator answered {response.status_code}"
             if time.monotonic() > deadline:
                 raise ServiceError(f"{problem}; gave up after {self.options.retry_for:g} s")
             time.sleep(delay)
             delay = min(2.0, delay * 2)
+
+    def _refused(self, detail: str) -> InputError:
+        return InputError(
+            f"the coordinator refused the credential for '{self.party_name}': {detail}; "
+            "check --party and --token-file",
+            field="token",
+        )
 
     def _party_model(self) -> LpParty:
         if self._party is None:
@@ -132,8 +144,30 @@ class Agent:
 
     def run(self) -> dict[str, Any]:
         """Answer tasks until the negotiation ends; return this party's result."""
-        me = self.party_name
         self._party_model()  # fail early on bad private data or a wrong token
+        if self.options.transport == "ws":
+            self._run_stream()
+        else:
+            self._run_polling()
+        result = self._request("GET", f"/v1/parties/{self.party_name}/result")
+        _expect(result, "fetching the result")
+        doc: dict[str, Any] = result.json()
+        return doc
+
+    def _step(self, task: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer to a task, or ``None`` once the negotiation is over."""
+        kind = task["kind"]
+        if kind == "failed":
+            raise ConvergenceError(f"the negotiation failed: {task['message']}")
+        if kind == "done":
+            return None
+        body = self.answer(task)
+        if self.on_event is not None:
+            self.on_event({"phase": task["phase"], "round": task["round"], "kind": kind})
+        return body
+
+    def _run_polling(self) -> None:
+        me = self.party_name
         wait = {"wait": self.options.poll_seconds}
         task: dict[str, Any] | None = None
         while True:
@@ -141,27 +175,78 @@ class Agent:
                 response = self._request("GET", f"/v1/parties/{me}/task", params=wait)
                 _expect(response, "fetching the task")
                 task = response.json()
-            kind = task["kind"]
-            if kind == "wait":
+            if task["kind"] == "wait":
                 task = None
                 continue
-            if kind == "failed":
-                raise ConvergenceError(f"the negotiation failed: {task['message']}")
-            if kind == "done":
-                result = self._request("GET", f"/v1/parties/{me}/result")
-                _expect(result, "fetching the result")
-                doc: dict[str, Any] = result.json()
-                return doc
-            body = self.answer(task)
+            body = self._step(task)
+            if body is None:
+                return
             # the reply to an answer carries the next task (long poll): one request per round
             posted = self._request("POST", f"/v1/parties/{me}/answers", json=body, params=wait)
-            if self.on_event is not None:
-                self.on_event({"phase": task["phase"], "round": task["round"], "kind": kind})
             if posted.status_code == 409:  # the negotiation moved on meanwhile
                 task = None
                 continue
             _expect(posted, "posting the answer")
             task = posted.json().get("next_task")
+
+    def _stream_url(self) -> str:
+        base = self._coordinator
+        scheme = "wss" if base.startswith("https://") else "ws"
+        return f"{scheme}://{base.split('://', 1)[1]}/v1/parties/{self.party_name}/stream"
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if not self._coordinator.startswith("https://"):
+            return None
+        verify = self.options.verify
+        if isinstance(verify, ssl.SSLContext):
+            return verify
+        if verify:
+            return ssl.create_default_context()
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _run_stream(self) -> None:
+        """The WebSocket exchange; reconnects (and re-sends the kept answer) after a drop."""
+        deadline = time.monotonic() + self.options.retry_for
+        delay = 0.1
+        while True:
+            try:
+                with connect(
+                    self._stream_url(),
+                    additional_headers={"Authorization": f"Bearer {self._token}"},
+                    ssl=self._ssl(),
+                    open_timeout=self.options.request_timeout,
+                    max_size=None,
+                ) as ws:
+                    deadline = time.monotonic() + self.options.retry_for
+                    delay = 0.1
+                    while True:
+                        frame = json.loads(ws.recv())
+                        if "error" in frame:
+                            if frame["error"] == 409:  # the current task follows
+                                continue
+                            raise ServiceError(
+                                f"the coordinator rejected an answer ({frame['error']}): "
+                                f"{frame['detail']}"
+                            )
+                        task = frame if "kind" in frame else frame["next_task"]
+                        body = self._step(task)
+                        if body is None:
+                            return
+                        ws.send(json.dumps(body))
+            except InvalidStatus as exc:
+                code = exc.response.status_code
+                if code in (401, 403):
+                    raise self._refused(exc.response.body.decode(errors="replace")) from None
+                problem = f"the coordinator answered {code} to the WebSocket upgrade"
+            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
+                problem = f"lost the stream to the coordinator ({exc.__class__.__name__}: {exc})"
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{problem}; gave up after {self.options.retry_for:g} s")
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
 
 
 def _detail(response: httpx.Response) -> str:

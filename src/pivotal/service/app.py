@@ -18,10 +18,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
 
 from pivotal.errors import InputError
 from pivotal.negotiation.session import StaleMessageError
@@ -34,6 +35,7 @@ from pivotal.service.wire import (
     Health,
     PartyResult,
     Status,
+    StreamError,
     TaskMessage,
     Terms,
 )
@@ -89,15 +91,7 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [
-            {
-                "loc": list(e.get("loc", ())),
-                "msg": f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}",
-                "type": e.get("type", "value_error"),
-            }
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": detail}, status_code=422)
+        return JSONResponse({"detail": _field_errors(exc.errors())}, status_code=422)
 
     live_page: list[str] = []
 
@@ -136,13 +130,22 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         return Terms(config=state.config.model_dump(mode="json"))
 
     def party_only(token: HTTPAuthorizationCredentials | None, party: str) -> None:
-        who(token, party)
+        party_only_token(None if token is None else token.credentials, party)
+
+    def party_only_token(token: str | None, party: str) -> None:
+        state.authenticate(token, party)
         if party not in state.parties:
             raise AuthError(403, f"'{party}' is not a party")
 
     async def next_task(party: str, wait: float) -> TaskMessage:
         await state.wait_while(lambda: state.session.idle(party), wait)
         return state.task(party)
+
+    async def held_task(party: str) -> TaskMessage | None:
+        """The party's next task once it has one (``None`` when the service closes)."""
+        while state.session.idle(party) and not state.closing:
+            await state.next_change()
+        return None if state.closing else state.task(party)
 
     # the hot endpoints serialize their reply themselves (pydantic's JSON, no re-validation)
     @app.get("/v1/parties/{party}/task", responses=_ERRORS, response_model=TaskMessage)
@@ -162,6 +165,60 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         following = await next_task(party, wait) if wait > 0 else None
         ack = Ack(status=result, phase=answer.phase, round=answer.round, next_task=following)  # type: ignore[arg-type]
         return Response(ack.model_dump_json(), media_type="application/json")
+
+    @app.websocket("/v1/parties/{party}/stream")
+    async def stream(websocket: WebSocket, party: str) -> None:
+        """The task/answer exchange over one WebSocket (see the module docstring)."""
+        scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
+        try:
+            party_only_token(credentials if scheme.lower() == "bearer" else None, party)
+        except AuthError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            await websocket.send_denial_response(
+                JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+            )
+            return
+        await websocket.accept()
+        try:
+            message = await held_task(party)
+            if message is None:
+                await websocket.close(1001)
+                return
+            await websocket.send_text(message.model_dump_json())
+            while message.kind not in ("done", "failed"):
+                data = await websocket.receive()
+                if data["type"] == "websocket.disconnect":
+                    return
+                error: StreamError | None = None
+                try:
+                    answer = Answer.model_validate_json(data.get("text") or data.get("bytes") or "")
+                    result = state.submit(party, answer)
+                except ValidationError as exc:
+                    error = StreamError(error=422, detail=_field_errors(exc.errors()))
+                except StaleMessageError as exc:
+                    error = StreamError(error=409, detail=str(exc))
+                except InputError as exc:
+                    error = StreamError(error=422, detail=str(exc))
+                following = await held_task(party)
+                if following is None:
+                    await websocket.close(1001)
+                    return
+                if error is not None:
+                    await websocket.send_text(error.model_dump_json())
+                    reply = following.model_dump_json()
+                else:
+                    ack = Ack(
+                        status=result,  # type: ignore[arg-type]
+                        phase=answer.phase,
+                        round=answer.round,
+                        next_task=following,
+                    )
+                    reply = ack.model_dump_json()
+                message = following
+                await websocket.send_text(reply)
+            await websocket.close(1000)
+        except WebSocketDisconnect:
+            return
 
     @app.get("/v1/parties/{party}/result", responses=_ERRORS)
     async def result(party: str, token: Token) -> PartyResult:
@@ -195,3 +252,15 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         return state.outcome_document()
 
     return app
+
+
+def _field_errors(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors with the field path in the message."""
+    return [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}",
+            "type": e.get("type", "value_error"),
+        }
+        for e in errors
+    ]

@@ -192,6 +192,10 @@ class CoordinatorState:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=remaining)
 
+    async def next_change(self) -> None:
+        """Return at the next change of the negotiation (or shutdown)."""
+        await self._changed.wait()
+
     def wake_all(self) -> None:
         """Release every waiting request (a change or shutdown)."""
         self._changed.set()

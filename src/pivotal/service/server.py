@@ -73,6 +73,10 @@ def serve(
         ssl_keyfile=str(tls_key) if tls_key else None,
         access_log=access_log,
         timeout_graceful_shutdown=5,
+        ws="websockets-sansio",  # supports denial responses (401/403 on the upgrade request)
+        ws_max_size=max_body_bytes,
+        ws_per_message_deflate=False,  # plans are short float lists: compression costs more CPU
+        # than it saves in bytes
         log_level="info",
     )
     server = _Server(config, state)

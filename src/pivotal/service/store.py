@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import to_json
+
 from pivotal.errors import InputError
 
 _SCHEMA = """
@@ -144,7 +146,7 @@ class Store:
         now = time.time()
         self._db.executemany(
             "INSERT INTO answers (phase, round, party, body, received_at) VALUES (?, ?, ?, ?, ?)",
-            [(phase, r, party, json.dumps(body), now) for phase, r, party, body in answers],
+            [(phase, r, party, _json(body), now) for phase, r, party, body in answers],
         )
 
     def answers(self) -> Iterator[StoredAnswer]:
@@ -166,8 +168,8 @@ class Store:
                 record["eps_primal"],
                 record["eps_dual"],
                 record["rho"],
-                json.dumps(record["plan"]),
-                json.dumps(record["prices"]),
+                _json(record["plan"]),
+                _json(record["prices"]),
                 time.time(),
             ),
         )
@@ -176,3 +178,9 @@ class Store:
         """``(phase, round, primal, dual)`` of every completed round, in commit order."""
         rows = self._db.execute("SELECT phase, round, primal, dual FROM rounds ORDER BY rowid")
         return [(str(p), int(r), float(a), float(b)) for p, r, a, b in rows]
+
+
+def _json(value: Any) -> str:
+    """Compact JSON (pydantic-core's serializer: shortest round-trip floats, several times faster
+    than :func:`json.dumps` on long float lists)."""
+    return to_json(value).decode()

@@ -100,6 +100,17 @@ class Ack(_Out):
     next_task: TaskMessage | None = None
 
 
+class StreamError(_Out):
+    """An error frame on the WebSocket stream (the connection stays open).
+
+    ``error`` is the HTTP status the same mistake gets over plain HTTP: 409 for a stale phase or
+    round (the current task follows), 422 for a malformed answer (``detail`` names the field).
+    """
+
+    error: Literal[409, 422]
+    detail: str | list[dict[str, object]]
+
+
 class PartyResult(_Out):
     """``GET /v1/parties/{party}/result``: a party's own share of the outcome."""
 
