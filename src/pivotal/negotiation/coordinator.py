@@ -216,7 +216,7 @@ class Coordinator:
         x = np.empty(len(self._index))
         for name, sl in self._slices.items():
             arr = np.asarray(responses[name], dtype=np.float64)
-            if arr.shape != (sl.stop - sl.start,) or not np.all(np.isfinite(arr)):
+            if arr.shape != (sl.stop - sl.start,) or not np.isfinite(arr).all():
                 raise InputError(
                     f"party '{name}' sent a plan of shape {arr.shape} (expected "
                     f"({sl.stop - sl.start},), finite)"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -85,9 +86,13 @@ class SessionTerms:
 
     def local_size(self, party: str) -> int:
         """Length of a party's copy of the plan."""
-        if party == self.hub:
-            return sum(self.block_sizes)
-        return self.block_sizes[self.vendors.index(party)]
+        return self._local_sizes[party]
+
+    @cached_property
+    def _local_sizes(self) -> dict[str, int]:
+        sizes = dict(zip(self.vendors, self.block_sizes, strict=True))
+        sizes[self.hub] = sum(self.block_sizes)
+        return sizes
 
 
 @dataclass(frozen=True)
@@ -257,7 +262,7 @@ class NegotiationSession:
         n = self.terms.local_size(party)
         if arr.shape != (n,):
             raise InputError(f"plan: expected {n} numbers, got shape {arr.shape}", field="plan")
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise InputError("plan: every entry must be a finite number", field="plan")
         if self.phase == "status_quo" and np.any(arr < 0):
             raise InputError("plan: a status-quo plan has no negative entries", field="plan")

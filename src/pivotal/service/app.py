@@ -207,8 +207,8 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
                     await websocket.send_text(error.model_dump_json())
                     reply = following.model_dump_json()
                 else:
-                    ack = Ack(
-                        status=result,  # type: ignore[arg-type]
+                    ack = Ack.model_construct(
+                        status=result,
                         phase=answer.phase,
                         round=answer.round,
                         next_task=following,

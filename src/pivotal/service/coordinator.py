@@ -168,7 +168,8 @@ class CoordinatorState:
     def task(self, party: str) -> TaskMessage:
         """A party's current task as a wire message."""
         t: Task = self.session.task(party)
-        return TaskMessage(
+        # built from the session's own values (already checked): no re-validation of the lists
+        return TaskMessage.model_construct(
             negotiation=self.config.name,
             party=party,
             kind=t.kind,
