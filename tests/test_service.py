@@ -241,10 +241,23 @@ def test_sigterm_shuts_down_gracefully(tmp_path: Path, deployments: list[Deploym
 
     poller = threading.Thread(target=long_poll)
     poller.start()
-    time.sleep(0.5)
+    # and a WebSocket stream waits for the vendor's first task (the hub answers first)
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(
+        f"{d.url.replace('http://', 'ws://')}/v1/parties/vendor/stream",
+        additional_headers=d.headers("vendor"),
+        open_timeout=10,
+    ) as stream:
+        time.sleep(0.5)
+        assert d.coordinator is not None
+        start = time.monotonic()
+        d.coordinator.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            stream.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001  # going away
     assert d.coordinator is not None
-    start = time.monotonic()
-    d.coordinator.send_signal(signal.SIGTERM)
     # uvicorn re-raises the signal after its graceful shutdown (exit status -SIGTERM)
     assert d.coordinator.wait(timeout=15) in (0, -signal.SIGTERM)
     poller.join(timeout=15)
