@@ -154,6 +154,19 @@ def deploy(root: Path, scenario: Scenario, **kwargs: Any) -> Deployment:
     return Deployment(root, tuple(private))
 
 
+def follow_until(d: Deployment, phase: str, at_round: int) -> None:
+    """Follow the rounds as they complete (long poll on ``/status``) until the negotiation is
+    in ``phase`` at round ``at_round`` or later; fails if it ends first. Interval polling would
+    miss a phase: over the WebSocket transport a round takes milliseconds."""
+    seen = 0
+    while True:
+        status = httpx.get(f"{d.url}/status", params={"since": seen, "wait": 30}, timeout=40).json()
+        assert status["status"] in ("running", "waiting"), status
+        seen = len(status["residuals"])
+        if status["phase"] == phase and status["round"] >= at_round:
+            return
+
+
 def wait_until(predicate: Any, seconds: float, what: str = "condition") -> None:
     """Poll ``predicate`` (ignoring connection errors) until it holds."""
     deadline = time.monotonic() + seconds

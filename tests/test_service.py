@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import pytest
 
-from _service import CLI, Deployment, deploy, wait_until
+from _service import CLI, Deployment, deploy, follow_until, wait_until
 from pivotal.negotiation.scenario import Scenario, generate_scenario, truck_example
 from pivotal.negotiation.simulation import Simulation, simulate
 
@@ -122,13 +122,7 @@ def test_coordinator_sigkill_and_restart_resumes_exactly(
     agents = [d.start_agent(p) for p in d.parties]
     kills = 0
     for phase, at_round in (("joint", 8), ("without:vendor2", 3)):
-        wait_until(
-            lambda phase=phase, at_round=at_round: (
-                d.status()["phase"] == phase and d.status()["round"] >= at_round
-            ),
-            120,
-            f"{phase} round {at_round}",
-        )
+        follow_until(d, phase, at_round)
         assert d.coordinator is not None
         d.coordinator.send_signal(signal.SIGKILL)
         d.coordinator.wait()
@@ -151,7 +145,7 @@ def test_agent_sigkill_and_restart_picks_up_the_current_round(
     deployments.append(d)
     d.start_coordinator()
     agents = {p: d.start_agent(p) for p in d.parties}
-    wait_until(lambda: d.status()["phase"] == "joint" and d.status()["round"] >= 5, 120, "round 5")
+    follow_until(d, "joint", 5)
     agents["vendor1"].send_signal(signal.SIGKILL)
     agents["vendor1"].wait()
     time.sleep(0.3)
