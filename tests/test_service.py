@@ -507,3 +507,37 @@ def test_restart_replays_and_a_tampered_database_is_refused(tmp_path: Path) -> N
         )
     with pytest.raises(InputError, match=r"another version of pivotal \(plan: expected 2"):
         open_state(d.db, None)
+
+
+def test_agent_says_to_use_http_when_websockets_are_refused(tmp_path: Path) -> None:
+    """A proxy (here: a plain HTTP server) that answers the upgrade with 404: the agent stops at
+    once and names the fallback, instead of retrying for --retry-for seconds."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pivotal.errors import ServiceError
+    from pivotal.service.agent import Agent, AgentOptions
+
+    class NotFound(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        agent = Agent(url, "vendor", "token", tmp_path / "unused.json", AgentOptions(retry_for=60))
+        start = time.monotonic()
+        with pytest.raises(ServiceError, match="use --transport http"):
+            agent._run_stream()
+        assert time.monotonic() - start < 10
+        agent.close()
+    finally:
+        server.shutdown()

@@ -240,6 +240,11 @@ class Agent:
                 code = exc.response.status_code
                 if code in (401, 403):
                     raise self._refused(exc.response.body.decode(errors="replace")) from None
+                if code < 500:  # no stream endpoint, or a proxy in between refuses WebSockets
+                    raise ServiceError(
+                        f"the coordinator refused the WebSocket upgrade ({code}); if a proxy "
+                        "blocks WebSockets, use --transport http"
+                    ) from None
                 problem = f"the coordinator answered {code} to the WebSocket upgrade"
             except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
                 problem = f"lost the stream to the coordinator ({exc.__class__.__name__}: {exc})"
