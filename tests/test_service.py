@@ -333,8 +333,15 @@ def test_stream_refuses_bad_credentials_and_answers_errors_in_band(served: Deplo
             connect(stream, additional_headers=headers, open_timeout=10)
         assert refused.value.response.status_code == code
     with connect(stream, additional_headers=d.headers("retailer"), open_timeout=10) as ws:
-        task = json.loads(ws.recv(timeout=10))
+        raw = ws.recv(timeout=10)
+        task = json.loads(raw)
         assert task["kind"] == "status_quo" and task["schema_version"] == 1
+        # the stream's frames are the wire schema's messages: the same document as over HTTP
+        from pivotal.service.wire import TaskMessage
+
+        over_http = httpx.get(f"{d.url}/v1/parties/retailer/task", headers=d.headers("retailer"))
+        assert TaskMessage.model_validate_json(raw) == TaskMessage.model_validate(over_http.json())
+        assert task == over_http.json()
         answer = {"schema_version": 1, "phase": "status_quo", "round": 0}
         for body, code, where in [
             ({**answer, "round": 5, "plan": [0.0]}, 409, "status_quo round 0"),
@@ -541,3 +548,44 @@ def test_agent_says_to_use_http_when_websockets_are_refused(tmp_path: Path) -> N
         agent.close()
     finally:
         server.shutdown()
+
+
+def test_stream_documents_are_the_wire_schemas_messages(tmp_path: Path) -> None:
+    """The WebSocket stream serializes plain documents (no model building on the hot path):
+    over a whole negotiation, every task and ack document is exactly what the pydantic models
+    (the published schema) would produce and accept."""
+    from pivotal.negotiation.deployment import load_config, load_private
+    from pivotal.service.coordinator import open_state
+    from pivotal.service.wire import Ack, Answer, TaskMessage, ack_document
+
+    d = deploy(tmp_path, truck_example())
+    state, _ = open_state(tmp_path / "db.sqlite", d.config)
+    config = load_config(d.config)
+    parties = {p: load_private(d.private(p), config) for p in d.parties}
+    kinds: set[str] = set()
+    for _ in range(10_000):
+        if state.session.status != "running":
+            break
+        for name, party in parties.items():
+            doc = state.task_document(name)
+            assert TaskMessage.model_validate(doc).model_dump(mode="json") == doc
+            kinds.add(doc["kind"])
+            if doc["kind"] in ("wait", "done", "failed"):
+                continue
+            body: dict[str, Any] = {"schema_version": 1, "phase": doc["phase"]}
+            body["round"] = doc["round"]
+            if doc["kind"] == "status_quo":
+                body["plan"] = party.preferred_plan().tolist()
+            elif doc["kind"] == "best_response":
+                z, prices = np.array(doc["z"]), np.array(doc["prices"])
+                body["plan"] = party.best_response(z, prices, doc["rho"]).tolist()
+            else:
+                body["costs"] = {k: party.cost_at(np.array(v)) for k, v in doc["plans"].items()}
+            status = state.submit(name, Answer.model_validate(body))
+            ack = ack_document(status, body["phase"], body["round"], state.task_document(name))
+            assert Ack.model_validate(ack).model_dump(mode="json") == ack
+            kinds.add(ack["next_task"]["kind"])
+    assert state.session.status == "done"
+    assert {"status_quo", "best_response", "costs", "wait"} <= kinds
+    assert TaskMessage.model_validate(state.task_document("vendor")).kind == "done"
+    state.store.close()

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from pivotal.errors import InputError
 from pivotal.negotiation.session import StaleMessageError
@@ -38,6 +39,7 @@ from pivotal.service.wire import (
     StreamError,
     TaskMessage,
     Terms,
+    ack_document,
 )
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
@@ -141,11 +143,12 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         await state.wait_while(lambda: state.session.idle(party), wait)
         return state.task(party)
 
-    async def held_task(party: str) -> TaskMessage | None:
-        """The party's next task once it has one (``None`` when the service closes)."""
+    async def held_task(party: str) -> dict[str, Any] | None:
+        """The party's next task (as a ``TaskMessage`` document) once it has one (``None`` when
+        the service closes)."""
         while state.session.idle(party) and not state.closing:
             await state.next_change()
-        return None if state.closing else state.task(party)
+        return None if state.closing else state.task_document(party)
 
     # the hot endpoints serialize their reply themselves (pydantic's JSON, no re-validation)
     @app.get("/v1/parties/{party}/task", responses=_ERRORS, response_model=TaskMessage)
@@ -184,8 +187,8 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
             if message is None:
                 await websocket.close(1001)
                 return
-            await websocket.send_text(message.model_dump_json())
-            while message.kind not in ("done", "failed"):
+            await websocket.send_text(to_json(message).decode())
+            while message["kind"] not in ("done", "failed"):
                 data = await websocket.receive()
                 if data["type"] == "websocket.disconnect":
                     return
@@ -205,17 +208,11 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
                     return
                 if error is not None:
                     await websocket.send_text(error.model_dump_json())
-                    reply = following.model_dump_json()
+                    reply = following
                 else:
-                    ack = Ack.model_construct(
-                        status=result,
-                        phase=answer.phase,
-                        round=answer.round,
-                        next_task=following,
-                    )
-                    reply = ack.model_dump_json()
+                    reply = ack_document(result, answer.phase, answer.round, following)
                 message = following
-                await websocket.send_text(reply)
+                await websocket.send_text(to_json(reply).decode())
             await websocket.close(1000)
         except WebSocketDisconnect:
             return

@@ -167,20 +167,26 @@ class CoordinatorState:
 
     def task(self, party: str) -> TaskMessage:
         """A party's current task as a wire message."""
-        t: Task = self.session.task(party)
         # built from the session's own values (already checked): no re-validation of the lists
-        return TaskMessage.model_construct(
-            negotiation=self.config.name,
-            party=party,
-            kind=t.kind,
-            phase=t.phase,
-            round=t.round,
-            z=None if t.z is None else t.z.tolist(),
-            prices=None if t.prices is None else t.prices.tolist(),
-            rho=t.rho,
-            plans={k: v.tolist() for k, v in t.plans.items()},
-            message=self.session.message,
-        )
+        return TaskMessage.model_construct(**self.task_document(party))
+
+    def task_document(self, party: str) -> dict[str, Any]:
+        """A party's current task as the plain JSON document of a :class:`TaskMessage` (every
+        field, in the model's order): the WebSocket stream serializes it directly."""
+        t: Task = self.session.task(party)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "negotiation": self.config.name,
+            "party": party,
+            "kind": t.kind,
+            "phase": t.phase,
+            "round": t.round,
+            "z": None if t.z is None else t.z.tolist(),
+            "prices": None if t.prices is None else t.prices.tolist(),
+            "rho": t.rho,
+            "plans": {k: v.tolist() for k, v in t.plans.items()},
+            "message": self.session.message,
+        }
 
     async def wait_while(self, blocked: Callable[[], bool], seconds: float) -> None:
         """Long poll: return once ``blocked()`` is false (checked after every change of the

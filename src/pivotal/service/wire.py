@@ -6,7 +6,7 @@ rejected with 422 naming the field. The schema is published at ``/openapi.json``
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -109,6 +109,20 @@ class StreamError(_Out):
 
     error: Literal[409, 422]
     detail: str | list[dict[str, object]]
+
+
+def ack_document(
+    status: str, phase: str, round_: int, next_task: dict[str, Any] | None
+) -> dict[str, Any]:
+    """An :class:`Ack` as its plain JSON document (fields in the model's order), for a hot path
+    that serializes without building the model; ``next_task`` is a ``TaskMessage`` document."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": status,
+        "phase": phase,
+        "round": round_,
+        "next_task": next_task,
+    }
 
 
 class PartyResult(_Out):
