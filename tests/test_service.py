@@ -358,6 +358,8 @@ def test_stream_refuses_bad_credentials_and_answers_errors_in_band(served: Deplo
         assert json.loads(ws.recv(timeout=10))["error"] == 422
     # nothing was accepted: the hub still owes its status-quo answer
     assert d.status()["waiting_for"] == ["retailer"]
+    # refusals are logged as refusals, not as errors
+    assert "401" in d.log_text() and "ERROR" not in d.log_text()
 
 
 def test_fuzz_every_endpoint_without_5xx(served: Deployment) -> None:

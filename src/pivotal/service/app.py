@@ -202,12 +202,13 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
                     error = StreamError(error=409, detail=str(exc))
                 except InputError as exc:
                     error = StreamError(error=422, detail=str(exc))
+                if error is not None:  # at once; the current task follows when there is one
+                    await websocket.send_text(error.model_dump_json())
                 following = await held_task(party)
                 if following is None:
                     await websocket.close(1001)
                     return
                 if error is not None:
-                    await websocket.send_text(error.model_dump_json())
                     reply = following
                 else:
                     reply = ack_document(result, answer.phase, answer.round, following)

@@ -32,6 +32,16 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+class _DenialNoise(logging.Filter):
+    """Drops the ERROR uvicorn's sans-I/O WebSocket protocol logs after every denial response (a
+    401/403 answer to the upgrade request): it does not mark that handshake complete (uvicorn
+    pull request 3138, open). The stream endpoint always either accepts or denies, so the message
+    is never a real incomplete handshake here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
 def configure_logging() -> None:
     """The coordinator's log on stderr (events, residuals; never private data)."""
     logging.basicConfig(
@@ -79,6 +89,7 @@ def serve(
         # than it saves in bytes
         log_level="info",
     )
+    logging.getLogger("uvicorn.error").addFilter(_DenialNoise())  # after uvicorn's log config
     server = _Server(config, state)
     if announce is not None:
         shown = f"[{host}]" if ":" in host else host
