@@ -144,7 +144,7 @@ class Coordinator:
         for name, sl in self._slices.items():
             if initial_prices is not None and name in initial_prices:
                 given = np.asarray(initial_prices[name], dtype=np.float64)
-                if given.shape != (sl.stop - sl.start,):
+                if given.shape != (self._local_size(name),):
                     raise InputError(f"initial prices of '{name}' do not match its blocks")
                 self._lam[sl] = given
         scale = float(np.mean(np.abs(self._z))) if self._n else 1.0
@@ -216,10 +216,10 @@ class Coordinator:
         x = np.empty(len(self._index))
         for name, sl in self._slices.items():
             arr = np.asarray(responses[name], dtype=np.float64)
-            if arr.shape != (sl.stop - sl.start,) or not np.isfinite(arr).all():
+            size = self._local_size(name)
+            if arr.shape != (size,) or not np.isfinite(arr).all():
                 raise InputError(
-                    f"party '{name}' sent a plan of shape {arr.shape} (expected "
-                    f"({sl.stop - sl.start},), finite)"
+                    f"party '{name}' sent a plan of shape {arr.shape} (expected ({size},), finite)"
                 )
             x[sl] = arr
         z_old, lam_old = self._z, self._lam

@@ -197,7 +197,7 @@ class CoordinatorState:
             if remaining <= 0:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=remaining)
+                await asyncio.wait_for(self.next_change(), timeout=remaining)
 
     async def next_change(self) -> None:
         """Return at the next change of the negotiation (or shutdown)."""
