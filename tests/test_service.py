@@ -209,9 +209,9 @@ def test_silent_agent_pauses_then_duplicates_are_harmless(
     # the round's answers were committed with the round: the retailer's first answer stands
     with sqlite3.connect(d.db) as db:
         stored = db.execute(
-            "SELECT body FROM answers WHERE party = 'retailer' AND phase = 'joint' AND round = 0"
+            "SELECT plan FROM answers WHERE party = 'retailer' AND phase = 'joint' AND round = 0"
         ).fetchall()
-    assert len(stored) == 1 and json.loads(stored[0][0])["plan"] != dup["plan"]
+    assert len(stored) == 1 and np.frombuffer(stored[0][0], "<f8").tolist() != dup["plan"]
     vendor = d.start_agent("vendor")
     assert vendor.wait(timeout=120) == 0 and retailer.wait(timeout=120) == 0
     reference = simulate(scenario, check=True)
@@ -429,7 +429,9 @@ def test_private_numbers_never_reach_the_coordinator(
     with sqlite3.connect(d.db) as db:
         dump = "\n".join(db.iterdump())
     logs = d.log_text() + (tmp_path / "coordinator.out").read_text()
-    for sentinel in SENTINELS:
+    for sentinel in SENTINELS:  # plans are stored as float64: look for the binary form too
+        for value in (sentinel, 100 + sentinel):
+            assert np.array([value], "<f8").tobytes() not in stored
         for text in (repr(sentinel), f"{sentinel:.10g}", f"{100 + sentinel!r}"):
             assert text.encode() not in stored
             assert text not in dump
@@ -499,20 +501,20 @@ def test_restart_replays_and_a_tampered_database_is_refused(tmp_path: Path) -> N
     assert tokens == {} and dict(again.outcome().transfers) == transfers
     again.store.close()
     with sqlite3.connect(d.db) as db:
-        (body,) = db.execute(
-            "SELECT body FROM answers WHERE phase = 'joint' AND round = 3 AND party = 'vendor'"
+        (blob,) = db.execute(
+            "SELECT plan FROM answers WHERE phase = 'joint' AND round = 3 AND party = 'vendor'"
         ).fetchone()
-        plan = json.loads(body)["plan"]
+        plan = np.frombuffer(blob, "<f8")
         db.execute(
-            "UPDATE answers SET body = ? WHERE phase = 'joint' AND round = 3 AND party = 'vendor'",
-            (json.dumps({"plan": [x + 1.0 for x in plan]}),),
+            "UPDATE answers SET plan = ? WHERE phase = 'joint' AND round = 3 AND party = 'vendor'",
+            ((plan + 1.0).astype("<f8").tobytes(),),
         )
     with pytest.raises(InputError, match="does not reproduce the stored rounds"):
         open_state(d.db, None)
     with sqlite3.connect(d.db) as db:  # an answer that no longer fits the plan at all
         db.execute(
-            "UPDATE answers SET body = ? WHERE phase = 'joint' AND round = 3 AND party = 'vendor'",
-            (json.dumps({"plan": [1.0, 2.0, 3.0]}),),
+            "UPDATE answers SET plan = ? WHERE phase = 'joint' AND round = 3 AND party = 'vendor'",
+            (np.array([1.0, 2.0, 3.0], "<f8").tobytes(),),
         )
     with pytest.raises(InputError, match=r"another version of pivotal \(plan: expected 2"):
         open_state(d.db, None)

@@ -31,7 +31,7 @@ from pivotal.negotiation.session import NegotiationSession, StaleMessageError, T
 from pivotal.negotiation.simulation import outcome_document
 from pivotal.negotiation.transfers import NegotiationOutcome, settle
 from pivotal.results import sha256_of
-from pivotal.service.store import OPERATOR, Store, token_hash
+from pivotal.service.store import OPERATOR, Store, Value, token_hash
 from pivotal.service.wire import SCHEMA_VERSION, Answer, ResidualPoint, Status, TaskMessage
 
 log = logging.getLogger("pivotal.service")
@@ -60,7 +60,7 @@ class CoordinatorState:
         terms = self.config.terms(keep_plans=False)
         self.session = NegotiationSession(terms, on_round=self._on_round)
         self.residuals: list[ResidualPoint] = []
-        self._pending_answers: list[tuple[str, int, str, dict[str, Any]]] = []
+        self._pending_answers: list[tuple[str, int, str, Value]] = []
         self._pending_rounds: list[tuple[str, int, dict[str, Any]]] = []
         self._outcome: NegotiationOutcome | None = None
         self._outcome_doc: dict[str, Any] | None = None
@@ -71,7 +71,7 @@ class CoordinatorState:
         )
         try:
             for a in store.answers():
-                self.session.submit(a.party, a.phase, a.round, _answer_value(a.body))
+                self.session.submit(a.party, a.phase, a.round, a.value)
                 replayed += 1
         except PivotalError as exc:
             raise InputError(f"{damaged} ({exc})") from None
@@ -138,8 +138,10 @@ class CoordinatorState:
                 record.round,
                 {
                     **point.model_dump(exclude={"phase", "round"}),
-                    "plan": [b.tolist() for b in record.plan],
-                    "prices": {k: v.tolist() for k, v in record.prices.items()},
+                    "plan": np.concatenate(record.plan),
+                    "prices": np.concatenate(
+                        [record.prices[p] for p in self.config.parties if p in record.prices]
+                    ),
                 },
             )
         )
@@ -221,13 +223,17 @@ class CoordinatorState:
         InputError
             For an answer of the wrong form.
         """
-        body: dict[str, Any] = (
-            {"plan": answer.plan} if answer.plan is not None else {"costs": answer.costs}
-        )
+        value: Value
+        if answer.plan is not None:
+            value = np.asarray(answer.plan, dtype=np.float64)
+        elif answer.costs is not None:
+            value = dict(answer.costs)
+        else:
+            raise InputError("an answer needs 'plan' or 'costs'")
         s = self.session
-        result = s.submit(party, answer.phase, answer.round, _answer_value(body))
+        result = s.submit(party, answer.phase, answer.round, value)
         if result == "accepted":
-            self._pending_answers.append((answer.phase, answer.round, party, body))
+            self._pending_answers.append((answer.phase, answer.round, party, value))
         position = (s.phase, s.round)
         if position != self._position or s.status != "running":
             self.flush()
@@ -293,15 +299,6 @@ class CoordinatorState:
     def is_operator(self, party: str) -> bool:
         """Whether a credential is the operator's."""
         return party == OPERATOR
-
-
-def _answer_value(body: dict[str, Any]) -> Any:
-    if body.get("plan") is not None:
-        return np.asarray(body["plan"], dtype=np.float64)
-    costs = body.get("costs")
-    if not isinstance(costs, dict):
-        raise InputError("an answer needs 'plan' or 'costs'")
-    return costs
 
 
 def open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, dict[str, str]]:
