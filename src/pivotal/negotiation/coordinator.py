@@ -140,6 +140,7 @@ class Coordinator:
             if [len(p) for p in blocks] != list(self.block_sizes):
                 raise InputError("the initial plan does not match the block sizes")
             self._z = np.maximum(np.concatenate(blocks) if blocks else np.zeros(0), 0.0)
+        self._z_local = (self._z, self._z[self._index])
         self._lam = np.zeros(len(self._index))
         for name, sl in self._slices.items():
             if initial_prices is not None and name in initial_prices:
@@ -186,7 +187,9 @@ class Coordinator:
     def broadcast(self, name: str) -> Broadcast:
         """The current round's broadcast to one party."""
         sl = self._slices[name]
-        return Broadcast(self.round, name, self._z[self._index[sl]], self._lam[sl].copy(), self.rho)
+        if self._z_local[0] is not self._z:  # every copy of z, computed once per new z
+            self._z_local = (self._z, self._z[self._index])
+        return Broadcast(self.round, name, self._z_local[1][sl], self._lam[sl].copy(), self.rho)
 
     def start(self) -> dict[str, Broadcast]:
         """Round 0's broadcasts."""
@@ -217,11 +220,14 @@ class Coordinator:
         for name, sl in self._slices.items():
             arr = np.asarray(responses[name], dtype=np.float64)
             size = self._local_size(name)
-            if arr.shape != (size,) or not np.isfinite(arr).all():
+            if arr.shape != (size,):
                 raise InputError(
-                    f"party '{name}' sent a plan of shape {arr.shape} (expected ({size},), finite)"
+                    f"party '{name}' sent a plan of shape {arr.shape} (expected ({size},))"
                 )
             x[sl] = arr
+        if not np.isfinite(x).all():
+            bad = next(n for n, sl in self._slices.items() if not np.isfinite(x[sl]).all())
+            raise InputError(f"party '{bad}' sent a plan with non-finite entries")
         z_old, lam_old = self._z, self._lam
         z_old_local = z_old[self._index]
         # over-relaxation, z-update (projection on plans >= 0), price update
