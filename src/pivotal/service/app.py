@@ -18,17 +18,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import ValidationError
-from pydantic_core import to_json
 
 from pivotal.errors import InputError
 from pivotal.negotiation.session import StaleMessageError
 from pivotal.results import package_version
 from pivotal.service.coordinator import AuthError, CoordinatorState
+from pivotal.service.stream import Streams
 from pivotal.service.wire import (
     Ack,
     Answer,
@@ -36,10 +35,9 @@ from pivotal.service.wire import (
     Health,
     PartyResult,
     Status,
-    StreamError,
     TaskMessage,
     Terms,
-    ack_document,
+    field_errors,
 )
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
@@ -93,8 +91,9 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _field_errors(exc.errors())}, status_code=422)
+        return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
 
+    streams = Streams(state)
     live_page: list[str] = []
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -143,13 +142,6 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         await state.wait_while(lambda: state.session.idle(party), wait)
         return state.task(party)
 
-    async def held_task(party: str) -> dict[str, Any] | None:
-        """The party's next task (as a ``TaskMessage`` document) once it has one (``None`` when
-        the service closes)."""
-        while state.session.idle(party) and not state.closing:
-            await state.next_change()
-        return None if state.closing else state.task_document(party)
-
     # the hot endpoints serialize their reply themselves (pydantic's JSON, no re-validation)
     @app.get("/v1/parties/{party}/task", responses=_ERRORS, response_model=TaskMessage)
     async def task(party: str, token: Token, wait: Wait = 0.0) -> Response:
@@ -182,41 +174,7 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
             )
             return
         await websocket.accept()
-        try:
-            message = await held_task(party)
-            if message is None:
-                await websocket.close(1001)
-                return
-            await websocket.send_text(to_json(message).decode())
-            while message["kind"] not in ("done", "failed"):
-                data = await websocket.receive()
-                if data["type"] == "websocket.disconnect":
-                    return
-                error: StreamError | None = None
-                try:
-                    answer = Answer.model_validate_json(data.get("text") or data.get("bytes") or "")
-                    result = state.submit(party, answer)
-                except ValidationError as exc:
-                    error = StreamError(error=422, detail=_field_errors(exc.errors()))
-                except StaleMessageError as exc:
-                    error = StreamError(error=409, detail=str(exc))
-                except InputError as exc:
-                    error = StreamError(error=422, detail=str(exc))
-                if error is not None:  # at once; the current task follows when there is one
-                    await websocket.send_text(error.model_dump_json())
-                following = await held_task(party)
-                if following is None:
-                    await websocket.close(1001)
-                    return
-                if error is not None:
-                    reply = following
-                else:
-                    reply = ack_document(result, answer.phase, answer.round, following)
-                message = following
-                await websocket.send_text(to_json(reply).decode())
-            await websocket.close(1000)
-        except WebSocketDisconnect:
-            return
+        await streams.serve(websocket, party)
 
     @app.get("/v1/parties/{party}/result", responses=_ERRORS)
     async def result(party: str, token: Token) -> PartyResult:
@@ -250,15 +208,3 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         return state.outcome_document()
 
     return app
-
-
-def _field_errors(errors: Any) -> list[dict[str, Any]]:
-    """Validation errors with the field path in the message."""
-    return [
-        {
-            "loc": list(e.get("loc", ())),
-            "msg": f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}",
-            "type": e.get("type", "value_error"),
-        }
-        for e in errors
-    ]

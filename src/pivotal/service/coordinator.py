@@ -80,6 +80,7 @@ class CoordinatorState:
         if replayed_rounds != store.round_residuals():
             raise InputError(damaged)
         self._changed = asyncio.Event()
+        self.listeners: list[Callable[[], None]] = []  # called at every change (e.g. streams)
         self.closing = False
         self.on_finish: Callable[[CoordinatorState], None] | None = None
         self.round_opened = time.monotonic()
@@ -209,6 +210,8 @@ class CoordinatorState:
         """Release every waiting request (a change or shutdown)."""
         self._changed.set()
         self._changed = asyncio.Event()
+        for listener in self.listeners:
+            listener()
 
     # ------------------------------------------------------------------ answers
     def submit(self, party: str, answer: Answer) -> str:

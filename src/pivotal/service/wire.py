@@ -149,3 +149,15 @@ class ErrorMessage(BaseModel):
     """An error reply."""
 
     detail: str | list[dict[str, object]]
+
+
+def field_errors(errors: Any) -> list[dict[str, Any]]:
+    """pydantic validation errors as 422 details, with the field path in the message."""
+    return [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}",
+            "type": e.get("type", "value_error"),
+        }
+        for e in errors
+    ]
