@@ -47,17 +47,18 @@ class AndersonAccelerator:
         """The accelerated next state, or ``None`` with fewer than two pairs."""
         if len(self._s) < 2:
             return None
-        g = np.stack([f - s for s, f in zip(self._s, self._f, strict=True)], axis=1)
-        f = np.stack(list(self._f), axis=1)
-        d_g = np.diff(g, axis=1)
-        d_f = np.diff(f, axis=1)
-        gram = d_g.T @ d_g
+        # one row per round (contiguous differences; the state is long, the memory short)
+        f = np.stack(list(self._f))
+        g = f - np.stack(list(self._s))
+        d_g = g[1:] - g[:-1]
+        d_f = f[1:] - f[:-1]
+        gram = d_g @ d_g.T
         reg = self.regularization * max(1.0, float(np.trace(gram)))
         try:
-            gamma = np.linalg.solve(gram + reg * np.eye(gram.shape[0]), d_g.T @ g[:, -1])
+            gamma = np.linalg.solve(gram + reg * np.eye(gram.shape[0]), d_g @ g[-1])
         except np.linalg.LinAlgError:
             return None
-        candidate = f[:, -1] - d_f @ gamma
+        candidate = f[-1] - gamma @ d_f
         if not np.all(np.isfinite(candidate)):
             return None
         return np.asarray(candidate, dtype=np.float64)
