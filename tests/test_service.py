@@ -593,3 +593,84 @@ def test_stream_documents_are_the_wire_schemas_messages(tmp_path: Path) -> None:
     assert {"status_quo", "best_response", "costs", "wait"} <= kinds
     assert TaskMessage.model_validate(state.task_document("vendor")).kind == "done"
     state.store.close()
+
+
+def test_a_stream_that_takes_no_frames_does_not_hold_up_the_others(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In process, with stand-in sockets: after the status-quo round the retailer's socket stops
+    completing sends (as when its buffers are full). The broadcast that follows joint round 0
+    waits ``grace_seconds`` for it, then goes on: the vendor gets its next task anyway, and the
+    retailer gets its own once its socket drains."""
+    import asyncio
+
+    from pivotal.service.coordinator import open_state
+    from pivotal.service.stream import Streams
+
+    class Socket:
+        def __init__(self) -> None:
+            self.frames: list[dict[str, Any]] = []
+            self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            self.gate = asyncio.Event()
+            self.gate.set()
+
+        async def send_text(self, text: str) -> None:
+            await self.gate.wait()
+            self.frames.append(json.loads(text))
+
+        async def receive(self) -> dict[str, Any]:
+            return await self.inbox.get()
+
+        async def close(self, code: int = 1000) -> None:
+            self.frames.append({"closed": code})
+
+        def post(self, task: dict[str, Any], plan: list[float]) -> None:
+            body = {"schema_version": 1, "phase": task["phase"], "round": task["round"]}
+            self.inbox.put_nowait(
+                {"type": "websocket.receive", "text": json.dumps(body | {"plan": plan})}
+            )
+
+    async def frames(socket: Socket, n: int) -> list[dict[str, Any]]:
+        async with asyncio.timeout(10):
+            while len(socket.frames) < n:
+                await asyncio.sleep(0.005)
+        return socket.frames
+
+    d = deploy(tmp_path, truck_example())
+    state, _ = open_state(d.db, d.config)
+    grace = 0.3
+
+    async def scenario() -> None:
+        streams = Streams(state, grace_seconds=grace)
+        retailer, vendor = Socket(), Socket()
+        served = [
+            asyncio.create_task(streams.serve(retailer, "retailer")),  # type: ignore[arg-type]
+            asyncio.create_task(streams.serve(vendor, "vendor")),  # type: ignore[arg-type]
+        ]
+        (status_quo,) = await frames(retailer, 1)
+        assert status_quo["kind"] == "status_quo"
+        size = sum(state.config.terms().block_sizes)
+        retailer.post(status_quo, [1.0] * size)
+        joint = (await frames(retailer, 2))[1]["next_task"]
+        (vendor_task,) = await frames(vendor, 1)
+        assert joint["kind"] == vendor_task["kind"] == "best_response"
+        retailer.gate.clear()  # from now on the retailer's socket takes nothing
+        vendor.post(vendor_task, vendor_task["z"])
+        started = time.monotonic()
+        retailer.post(joint, joint["z"])  # completes joint round 0
+        ack = (await frames(vendor, 2))[1]
+        waited = time.monotonic() - started
+        moved = ack["next_task"]
+        assert ack["status"] == "accepted" and (moved["phase"], moved["round"]) != ("joint", 0)
+        assert grace * 0.9 <= waited < 5  # held up once, for the grace period only
+        assert len(retailer.frames) == 2
+        retailer.gate.set()  # drained: the retailer's own task goes out
+        assert (await frames(retailer, 3))[2]["next_task"]["phase"] == moved["phase"]
+        for t in served:
+            t.cancel()
+        await asyncio.gather(*served, return_exceptions=True)
+
+    with caplog.at_level("WARNING", logger="pivotal.service"):
+        asyncio.run(scenario())
+    state.store.close()
+    assert "party retailer does not take its stream frames" in caplog.text
