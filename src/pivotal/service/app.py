@@ -4,7 +4,8 @@ Public: ``/`` (the live status page), ``/health``, ``/status?since=K&wait=S`` (p
 residuals only; long poll until round K+1 completes), ``/openapi.json``.
 Per party (bearer token): ``GET /v1/terms``, ``GET /v1/parties/{party}/task?wait=S`` (long
 poll), ``POST /v1/parties/{party}/answers?wait=S`` (the reply carries the next task, so an agent
-needs one request per round), ``GET /v1/parties/{party}/result``.
+needs one request per round), ``GET /v1/parties/{party}/result``, and the WebSocket
+``/v1/parties/{party}/stream`` (tasks pushed, answers read; see :mod:`pivotal.service.stream`).
 Operator (the ``operator`` token): ``GET /v1/outcome``.
 
 Errors: 401 missing/unknown token, 403 another party's resource, 404 unknown path, 409 an answer
@@ -163,7 +164,8 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
 
     @app.websocket("/v1/parties/{party}/stream")
     async def stream(websocket: WebSocket, party: str) -> None:
-        """The task/answer exchange over one WebSocket (see the module docstring)."""
+        """The task/answer exchange over one WebSocket (:mod:`pivotal.service.stream`): tasks
+        pushed as the negotiation moves, answers read as they come, one frame each way a round."""
         scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
         try:
             party_only_token(credentials if scheme.lower() == "bearer" else None, party)
