@@ -674,3 +674,27 @@ def test_a_stream_that_takes_no_frames_does_not_hold_up_the_others(
         asyncio.run(scenario())
     state.store.close()
     assert "party retailer does not take its stream frames" in caplog.text
+
+
+def test_a_long_poll_does_not_miss_a_change_right_after_its_check(tmp_path: Path) -> None:
+    """The change lands after the waiter checked the state but before its wait started (here:
+    the next callback in the event loop); the waiter must still be released at once, not at
+    its timeout (the HTTP agents' long polls once lost whole seconds this way)."""
+    import asyncio
+
+    from pivotal.service.coordinator import open_state
+
+    state, _ = open_state(tmp_path / "db.sqlite", deploy(tmp_path, truck_example()).config)
+    blocked = [True]
+
+    async def scenario() -> float:
+        started = time.monotonic()
+        waiter = asyncio.create_task(state.wait_while(lambda: blocked[0], 3.0))
+        await asyncio.sleep(0)  # the waiter checks, starts its wait, and yields
+        blocked[0] = False
+        state.wake_all()
+        await waiter
+        return time.monotonic() - started
+
+    assert asyncio.run(scenario()) < 1.0
+    state.store.close()

@@ -18,7 +18,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -202,9 +202,13 @@ class CoordinatorState:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.next_change(), timeout=remaining)
 
-    async def next_change(self) -> None:
-        """Return at the next change of the negotiation (or shutdown)."""
-        await self._changed.wait()
+    def next_change(self) -> Coroutine[Any, Any, bool]:
+        """An awaitable that returns at the next change of the negotiation (or shutdown).
+
+        The event is taken when this is called, not when the awaitable first runs: a caller
+        that checks the state and then calls this cannot miss a change in between (as it could
+        with ``asyncio.wait_for``, which starts the awaitable in a task of its own)."""
+        return self._changed.wait()
 
     def wake_all(self) -> None:
         """Release every waiting request (a change or shutdown)."""
