@@ -201,17 +201,11 @@ def test_silent_agent_pauses_then_duplicates_are_harmless(
     wait_until(lambda: d.status()["round"] >= 1 or d.status()["phase"] != "joint", 30, "round 1")
     again = httpx.post(f"{d.url}/v1/parties/vendor/answers", headers=d.headers("vendor"), json=body)
     assert again.status_code == 409  # that round is over; nothing changes
-    with sqlite3.connect(d.db) as db:
-        rows = db.execute(
-            "SELECT COUNT(*) FROM answers WHERE party = 'vendor' AND phase = 'joint' AND round = 0"
-        ).fetchone()
-    assert rows == (1,)
+    stored = stored_plans(d.db, "joint", 0)
+    assert [p for p, _ in stored].count("vendor") == 1
     # the round's answers were committed with the round: the retailer's first answer stands
-    with sqlite3.connect(d.db) as db:
-        stored = db.execute(
-            "SELECT plan FROM answers WHERE party = 'retailer' AND phase = 'joint' AND round = 0"
-        ).fetchall()
-    assert len(stored) == 1 and np.frombuffer(stored[0][0], "<f8").tolist() != dup["plan"]
+    retailer_plans = [plan for p, plan in stored if p == "retailer"]
+    assert len(retailer_plans) == 1 and retailer_plans[0] != dup["plan"]
     vendor = d.start_agent("vendor")
     assert vendor.wait(timeout=120) == 0 and retailer.wait(timeout=120) == 0
     reference = simulate(scenario, check=True)
@@ -500,24 +494,57 @@ def test_restart_replays_and_a_tampered_database_is_refused(tmp_path: Path) -> N
     again, tokens = open_state(d.db, None)  # a restart replays to the same outcome
     assert tokens == {} and dict(again.outcome().transfers) == transfers
     again.store.close()
-    with sqlite3.connect(d.db) as db:
-        (blob,) = db.execute(
-            "SELECT plan FROM answers WHERE phase = 'joint' AND round = 3 AND party = 'vendor'"
-        ).fetchone()
-        plan = np.frombuffer(blob, "<f8")
-        db.execute(
-            "UPDATE answers SET plan = ? WHERE phase = 'joint' AND round = 3 AND party = 'vendor'",
-            ((plan + 1.0).astype("<f8").tobytes(),),
-        )
+    stored = stored_plans(d.db, "joint", 3)
+    tampered = [(p, [x + 1.0 for x in plan] if p == "vendor" else plan) for p, plan in stored]
+    rewrite_plans(d.db, "joint", 3, tampered)
     with pytest.raises(InputError, match="does not reproduce the stored rounds"):
         open_state(d.db, None)
-    with sqlite3.connect(d.db) as db:  # an answer that no longer fits the plan at all
-        db.execute(
-            "UPDATE answers SET plan = ? WHERE phase = 'joint' AND round = 3 AND party = 'vendor'",
-            (np.array([1.0, 2.0, 3.0], "<f8").tobytes(),),
-        )
-    with pytest.raises(InputError, match=r"another version of pivotal \(plan: expected 2"):
+    # an answer that no longer fits the plan at all
+    rewrite_plans(
+        d.db, "joint", 3, [(p, [1.0, 2.0, 3.0] if p == "vendor" else x) for p, x in stored]
+    )
+    with pytest.raises(InputError, match=r"another version of pivotal \(plan: expected \d+"):
         open_state(d.db, None)
+    with sqlite3.connect(d.db) as db:  # lengths that do not add up
+        db.execute("UPDATE answers SET sizes = '[1]' WHERE phase = 'joint' AND round = 3")
+    with pytest.raises(InputError, match="answers row joint 3 is damaged"):
+        open_state(d.db, None)
+
+
+def stored_plans(db_path: Path, phase: str, round_: int) -> list[tuple[str, list[float]]]:
+    """The plans stored for one step, read with SQL and numpy as the store documents them:
+    ``parties`` and ``sizes`` are JSON lists, ``plans`` the plans' little-endian float64
+    concatenated."""
+    out: list[tuple[str, list[float]]] = []
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute(
+            "SELECT parties, sizes, plans FROM answers WHERE phase = ? AND round = ? ORDER BY seq",
+            (phase, round_),
+        ).fetchall()
+    for parties, sizes, blob in rows:
+        flat, at = np.frombuffer(blob, "<f8"), 0
+        for party, n in zip(json.loads(parties), json.loads(sizes), strict=True):
+            out.append((party, flat[at : at + n].tolist()))
+            at += n
+    return out
+
+
+def rewrite_plans(
+    db_path: Path, phase: str, round_: int, plans: list[tuple[str, list[float]]]
+) -> None:
+    """Replace a step's stored plans (one row) by hand, as tampering would."""
+    with sqlite3.connect(db_path) as db:
+        changed = db.execute(
+            "UPDATE answers SET parties = ?, sizes = ?, plans = ? WHERE phase = ? AND round = ?",
+            (
+                json.dumps([p for p, _ in plans]),
+                json.dumps([len(x) for _, x in plans]),
+                np.concatenate([np.array(x, "<f8") for _, x in plans]).tobytes(),
+                phase,
+                round_,
+            ),
+        ).rowcount
+    assert changed == 1
 
 
 def test_agent_says_to_use_http_when_websockets_are_refused(tmp_path: Path) -> None:

@@ -12,6 +12,12 @@ one back): exact, and several times cheaper to write than JSON text on the per-r
 round's ``plan`` is the consensus plan's blocks in the terms' block order; its ``prices`` are
 the prices of every party in the round concatenated in the terms' party order (a vendor held at
 its status quo has none). Scalar costs are JSON text.
+
+Answers are written the way they are committed, a step at a time: one ``answers`` row holds
+the answers accepted for one step (phase and round) in acceptance order, ``parties`` naming
+them (a JSON list), with either ``plans`` (their plans concatenated, ``sizes`` giving each
+length) or ``costs`` (a JSON list of label -> cost mappings). A step whose answers were written
+in two parts (at a shutdown, say) has two rows.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +41,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS credentials (party TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    phase TEXT NOT NULL, round INTEGER NOT NULL, party TEXT NOT NULL,
-    plan BLOB, costs TEXT, received_at REAL NOT NULL,
-    CHECK ((plan IS NULL) != (costs IS NULL)),
-    UNIQUE (phase, round, party)
+    seq INTEGER PRIMARY KEY,
+    phase TEXT NOT NULL, round INTEGER NOT NULL,
+    parties TEXT NOT NULL, sizes TEXT, plans BLOB, costs TEXT, received_at REAL NOT NULL,
+    CHECK ((plans IS NULL) != (costs IS NULL) AND (plans IS NULL) = (sizes IS NULL))
 );
 CREATE TABLE IF NOT EXISTS rounds (
     phase TEXT NOT NULL, round INTEGER NOT NULL,
@@ -154,26 +159,46 @@ class Store:
 
     def add_answers(self, answers: list[tuple[str, int, str, Value]]) -> None:
         """Record accepted answers ``(phase, round, party, value)`` in acceptance order (inside
-        a transaction)."""
+        a transaction): one row per run of answers to the same step and of the same kind."""
         now = time.time()
+        rows: list[tuple[str, int, str, str | None, bytes | None, str | None, float]] = []
+        for (phase, round_, is_costs), run in _runs(answers):
+            parties = json.dumps([party for _, _, party, _ in run])
+            if is_costs:
+                costs = json.dumps([v for _, _, _, v in run])
+                rows.append((phase, round_, parties, None, None, costs, now))
+            else:
+                plans = [np.asarray(v, dtype=np.float64) for _, _, _, v in run]
+                sizes = json.dumps([len(v) for v in plans])
+                rows.append(
+                    (phase, round_, parties, sizes, plan_blob(np.concatenate(plans)), None, now)
+                )
         self._db.executemany(
-            "INSERT INTO answers (phase, round, party, plan, costs, received_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (phase, r, party, None, json.dumps(v), now)
-                if isinstance(v, dict)
-                else (phase, r, party, plan_blob(v), None, now)
-                for phase, r, party, v in answers
-            ],
+            "INSERT INTO answers (phase, round, parties, sizes, plans, costs, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
 
     def answers(self) -> Iterator[StoredAnswer]:
         """Every accepted answer in acceptance order."""
-        for phase, round_, party, plan, costs in self._db.execute(
-            "SELECT phase, round, party, plan, costs FROM answers ORDER BY seq"
-        ):
-            value: Value = json.loads(costs) if plan is None else plan_array(plan)
-            yield StoredAnswer(phase, round_, party, value)
+        rows = self._db.execute(
+            "SELECT phase, round, parties, sizes, plans, costs FROM answers ORDER BY seq"
+        )
+        for phase, round_, parties, sizes, plans, costs in rows:
+            names: list[str] = json.loads(parties)
+            values: Sequence[Value]
+            if plans is None:
+                values = json.loads(costs)
+            else:
+                flat = plan_array(plans)
+                ends = np.cumsum(json.loads(sizes))
+                if len(ends) != len(names) or (len(ends) and ends[-1] != len(flat)):
+                    raise InputError(f"{self.path}: answers row {phase} {round_} is damaged")
+                values = np.split(flat, ends[:-1])
+            if len(values) != len(names):
+                raise InputError(f"{self.path}: answers row {phase} {round_} is damaged")
+            for party, value in zip(names, values, strict=True):
+                yield StoredAnswer(phase, round_, party, value)
 
     def add_round(self, phase: str, round_: int, record: dict[str, Any]) -> None:
         """Record a completed round (inside a transaction)."""
@@ -197,6 +222,25 @@ class Store:
         """``(phase, round, primal, dual)`` of every completed round, in commit order."""
         rows = self._db.execute("SELECT phase, round, primal, dual FROM rounds ORDER BY rowid")
         return [(str(p), int(r), float(a), float(b)) for p, r, a, b in rows]
+
+
+def _runs(
+    answers: list[tuple[str, int, str, Value]],
+) -> Iterator[tuple[tuple[str, int, bool], list[tuple[str, int, str, Value]]]]:
+    """Consecutive answers to the same step and of the same kind (plans or costs)."""
+    run: list[tuple[str, int, str, Value]] = []
+    key: tuple[str, int, bool] | None = None
+    for a in answers:
+        k = (a[0], a[1], isinstance(a[3], dict))
+        if run and k != key:
+            assert key is not None
+            yield key, run
+            run = []
+        key = k
+        run.append(a)
+    if run:
+        assert key is not None
+        yield key, run
 
 
 def plan_blob(plan: FloatArray) -> bytes:
