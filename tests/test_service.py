@@ -725,3 +725,24 @@ def test_a_long_poll_does_not_miss_a_change_right_after_its_check(tmp_path: Path
 
     assert asyncio.run(scenario()) < 1.0
     state.store.close()
+
+
+def test_a_database_of_another_store_format_is_refused(tmp_path: Path) -> None:
+    from pivotal.errors import InputError
+    from pivotal.service.coordinator import open_state
+
+    d = deploy(tmp_path, truck_example())
+    state, _ = open_state(d.db, d.config)
+    state.store.close()
+    with sqlite3.connect(d.db) as db:  # as a database written before the format was recorded
+        db.execute("DELETE FROM meta WHERE key = 'store_format'")
+    with pytest.raises(InputError, match=r"another version of pivotal \(store format 1, this"):
+        open_state(d.db, None)
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(InputError, match="is not a pivotal negotiation database"):
+        open_state(other, None)
+    with sqlite3.connect(other) as db:  # and it was not written to
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["t"]
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)

@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS rounds (
 );
 """
 OPERATOR = "operator"
+STORE_FORMAT = "2"
+"""The layout above (``meta.store_format``); 2: plans as float64 BLOBs, a step's answers in one
+row. A database of another format is refused, not misread."""
 
 
 def token_hash(token: str) -> str:
@@ -88,11 +91,11 @@ class Store:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process kills
-        db.executescript(_SCHEMA)
-        return db
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def _configure(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process kills
 
     @classmethod
     def create(
@@ -103,11 +106,13 @@ class Store:
         if path.exists():
             raise InputError(f"{path} already exists", field="db")
         store = cls(path, cls._connect(path))
+        store._configure()
+        store._db.executescript(_SCHEMA)
         tokens = {p: secrets.token_urlsafe(32) for p in [*parties, OPERATOR]}
         with store.transaction():
             store._db.execute(
-                "INSERT INTO meta VALUES ('config', ?), ('created_at', ?)",
-                (json.dumps(config, sort_keys=True), str(time.time())),
+                "INSERT INTO meta VALUES ('config', ?), ('created_at', ?), ('store_format', ?)",
+                (json.dumps(config, sort_keys=True), str(time.time()), STORE_FORMAT),
             )
             store._db.executemany(
                 "INSERT INTO credentials VALUES (?, ?)",
@@ -120,11 +125,26 @@ class Store:
         """An existing database."""
         if not path.is_file():
             raise InputError(f"{path} does not exist", field="db")
-        try:
-            store = cls(path, cls._connect(path))
+        store = cls(path, cls._connect(path))
+        try:  # read before anything is written to the file
             store.config()
+            row = store._db.execute("SELECT value FROM meta WHERE key = 'store_format'").fetchone()
         except sqlite3.DatabaseError as exc:
+            store.close()
             raise InputError(f"{path} is not a pivotal negotiation database ({exc})") from None
+        except InputError:
+            store.close()
+            raise
+        found = "1" if row is None else str(row[0])
+        if found != STORE_FORMAT:
+            store.close()
+            raise InputError(
+                f"{path} was written by another version of pivotal (store format {found}, this "
+                f"version reads {STORE_FORMAT}); finish that negotiation with the version that "
+                "started it, or start a new one with a new --db",
+                field="db",
+            )
+        store._configure()
         return store
 
     def close(self) -> None:
