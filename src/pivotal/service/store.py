@@ -29,6 +29,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,10 @@ class Store:
         a transaction): one row per run of answers to the same step and of the same kind."""
         now = time.time()
         rows: list[tuple[str, int, str, str | None, bytes | None, str | None, float]] = []
-        for (phase, round_, is_costs), run in _runs(answers):
+        for (phase, round_, is_costs), group in groupby(
+            answers, key=lambda a: (a[0], a[1], isinstance(a[3], dict))
+        ):
+            run = list(group)
             parties = json.dumps([party for _, _, party, _ in run])
             if is_costs:
                 costs = json.dumps([v for _, _, _, v in run])
@@ -210,11 +214,9 @@ class Store:
             if plans is None:
                 values = json.loads(costs)
             else:
-                flat = plan_array(plans)
-                ends = np.cumsum(json.loads(sizes))
-                if len(ends) != len(names) or (len(ends) and ends[-1] != len(flat)):
-                    raise InputError(f"{self.path}: answers row {phase} {round_} is damaged")
-                values = np.split(flat, ends[:-1])
+                flat, lengths = plan_array(plans), json.loads(sizes)
+                whole = len(lengths) == len(names) and sum(lengths) == len(flat)
+                values = np.split(flat, np.cumsum(lengths)[:-1]) if whole else []
             if len(values) != len(names):
                 raise InputError(f"{self.path}: answers row {phase} {round_} is damaged")
             for party, value in zip(names, values, strict=True):
@@ -242,25 +244,6 @@ class Store:
         """``(phase, round, primal, dual)`` of every completed round, in commit order."""
         rows = self._db.execute("SELECT phase, round, primal, dual FROM rounds ORDER BY rowid")
         return [(str(p), int(r), float(a), float(b)) for p, r, a, b in rows]
-
-
-def _runs(
-    answers: list[tuple[str, int, str, Value]],
-) -> Iterator[tuple[tuple[str, int, bool], list[tuple[str, int, str, Value]]]]:
-    """Consecutive answers to the same step and of the same kind (plans or costs)."""
-    run: list[tuple[str, int, str, Value]] = []
-    key: tuple[str, int, bool] | None = None
-    for a in answers:
-        k = (a[0], a[1], isinstance(a[3], dict))
-        if run and k != key:
-            assert key is not None
-            yield key, run
-            run = []
-        key = k
-        run.append(a)
-    if run:
-        assert key is not None
-        yield key, run
 
 
 def plan_blob(plan: FloatArray) -> bytes:
