@@ -131,7 +131,7 @@ class Streams:
                 data = await websocket.receive()
                 if data["type"] == "websocket.disconnect":
                     return
-                outbox.stalled = False  # it is reading and writing again
+                outbox.stalled = False  # it speaks again: broadcasts try it again
                 error: StreamError | None = None
                 try:
                     raw = data.get("text") or data.get("bytes") or ""
