@@ -64,7 +64,9 @@ def _solve(agents: Sequence[Agent], solver: str) -> tuple[float, np.ndarray]:
             lower=np.zeros(n + 1),
             upper=np.concatenate([[0.0], ub]),
         )
-        result = solve_qp(model, QpOptions(eps_abs=1e-8, eps_rel=1e-8))  # polished: exact
+        # tighter than the default: polishing does not always land on the exact active set, and
+        # at 1e-8 the welfare was found 7e-7 short on a 9-agent market (W = 86.25)
+        result = solve_qp(model, QpOptions(eps_abs=1e-10, eps_rel=1e-10))
         if result.status is not SolveStatus.OPTIMAL or result.x is None:
             raise SolverError(f"OSQP ended with status '{result.status.value}'")
         x = np.clip(result.x, 0.0, ub)
