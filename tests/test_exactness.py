@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import highspy
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from pivotal.auctions import Auction, solve_wdp, vcg
 from pivotal.auctions.winner_determination import greedy_completion
 from pivotal.errors import SolverError, SolveTimeLimitError
-from pivotal.solvers import LinearSolution, SolverOptions, SolveStatus, require_optimal
+from pivotal.solvers import (
+    LinearModel,
+    LinearSolution,
+    SolverOptions,
+    SolveStatus,
+    point_matches_objective,
+    require_optimal,
+    solve_linear,
+)
 
 
 def _hard_auction(seed: int = 0) -> Auction:
@@ -62,3 +74,41 @@ def test_approximate_vcg_outcome_is_marked() -> None:
     assert not outcome.exact
     assert outcome.to_dict()["exact"] is False
     assert outcome.provenance.parameters["approximate"] is True
+
+
+class _StartEcho(highspy.Highs):  # type: ignore[misc]
+    """A HiGHS that, like highspy 1.16.0, hands the MIP start back as the solution of a
+    warm-started MIP while reporting the true optimum's objective."""
+
+    def setSolution(self, solution: Any) -> Any:  # noqa: N802 (HiGHS's name)
+        self._start = list(solution.col_value)
+        return super().setSolution(solution)
+
+    def getSolution(self) -> Any:  # noqa: N802
+        sol = super().getSolution()
+        if getattr(self, "_start", None) is not None:
+            sol.col_value = self._start
+        return sol
+
+
+def test_point_that_does_not_match_the_objective_is_never_passed_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # max x0 + 2 x1 s.t. x0 + x1 <= 1, binaries: the optimum is x1 = 1 (value 2); start x0 = 1
+    model = LinearModel(
+        c=np.array([1.0, 2.0]),
+        a_matrix=sp.csc_matrix(np.array([[1.0, 1.0]])),
+        row_lower=np.array([-np.inf]),
+        row_upper=np.array([1.0]),
+        col_lower=np.zeros(2),
+        col_upper=np.ones(2),
+        integrality=np.ones(2, dtype=np.bool_),
+        maximize=True,
+    )
+    assert point_matches_objective(model, np.array([0.0, 1.0]), 2.0)
+    assert not point_matches_objective(model, np.array([1.0, 0.0]), 2.0)
+    monkeypatch.setattr(highspy, "Highs", _StartEcho)
+    # the warm-started solve gets the start back; it is solved again without the start
+    solution = solve_linear(model, start=np.array([1.0, 0.0]))
+    assert solution.status is SolveStatus.OPTIMAL and solution.objective == 2.0
+    assert solution.x is not None and list(solution.x) == [0.0, 1.0]

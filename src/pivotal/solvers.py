@@ -144,6 +144,14 @@ _STATUS = {
 }
 
 
+def point_matches_objective(model: LinearModel, x: FloatArray, objective: float) -> bool:
+    """Whether ``c'x`` is the objective the solver reported (to 1e-7 relative)."""
+    value = float(np.dot(np.asarray(model.c, dtype=np.float64), x))
+    return abs(value - objective) <= 1e-7 * max(
+        1.0, abs(objective), float(np.abs(model.c) @ np.abs(x))
+    )
+
+
 def solve_linear(
     model: LinearModel,
     options: SolverOptions | None = None,
@@ -206,6 +214,15 @@ def solve_linear(
     has_point = bool(info.primal_solution_status == 2) or status is SolveStatus.OPTIMAL
     x = np.asarray(sol.col_value, dtype=np.float64) if has_point else None
     objective = float(info.objective_function_value) if has_point else None
+    if x is not None and objective is not None and not point_matches_objective(model, x, objective):
+        # a point whose objective is not the one reported (highspy 1.16.0 returns the MIP
+        # start as the solution of a warm-started MIP): solve again without the start, and
+        # never pass such a point on
+        if start is not None:
+            return solve_linear(model, options)
+        return LinearSolution(
+            SolveStatus.ERROR, None, None, None, np.zeros(0), time.perf_counter() - began
+        )
     if is_mip:
         bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
         duals = np.zeros(0)
