@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from pivotal.cli import app
 from pivotal.errors import ConvergenceError, InputError
-from pivotal.negotiation.admm import AdmmSettings
+from pivotal.negotiation.admm import Acceleration, AdmmSettings, restart_due, restart_rho
 from pivotal.negotiation.agents import LpParty
 from pivotal.negotiation.coordinator import Coordinator, PartyView
 from pivotal.negotiation.cost_models import plan_blocks, scenario_models
@@ -70,8 +70,17 @@ def test_truck_example_by_hand() -> None:
     ids=["k4f3-2vendors", "k6f4t3-3vendors", "k3f2-1vendor"],
 )
 def test_generated_scenarios_match_centralized(size: tuple[int, ...], seed: int) -> None:
+    check_against_centralized(size, seed, AdmmSettings())
+
+
+def test_previous_default_still_matches_centralized() -> None:
+    # residual balancing with Anderson acceleration (the default before Halpern)
+    check_against_centralized((4, 3, 3, 2, 2), 1, AdmmSettings(acceleration="anderson"))
+
+
+def check_against_centralized(size: tuple[int, ...], seed: int, settings: AdmmSettings) -> None:
     scenario = generate_scenario(*size, np.random.default_rng(seed))
-    sim = simulate(scenario)
+    sim = simulate(scenario, settings)
     o, check = sim.outcome, sim.centralized
     assert o.converged and check is not None
     assert abs(check.relative_gap) <= 1e-4
@@ -187,12 +196,15 @@ def test_warm_started_early_stopped_counterfactual_gives_wrong_transfers() -> No
     )
 
 
-def test_coordinator_on_a_closed_form_consensus() -> None:
+@pytest.mark.parametrize("acceleration", ["halpern", "anderson", "none"])
+def test_coordinator_on_a_closed_form_consensus(acceleration: Acceleration) -> None:
     # Two parties with C_i(x) = (x - a_i)^2 / 2 on one shared number: the consensus optimum is
     # the mean of a_i. Best response to (z, lambda, rho): x = (a_i - lambda + rho z) / (1 + rho).
     a = {"one": 3.0, "two": 7.0}
     coordinator = Coordinator(
-        [1], [PartyView("one", (0,)), PartyView("two", (0,))], AdmmSettings(rho=1.0)
+        [1],
+        [PartyView("one", (0,)), PartyView("two", (0,))],
+        AdmmSettings(rho=1.0, acceleration=acceleration),
     )
     broadcasts = coordinator.start()
     while broadcasts:
@@ -208,6 +220,43 @@ def test_coordinator_on_a_closed_form_consensus() -> None:
     assert result.history[-1].primal_residual <= result.history[-1].eps_primal
     with pytest.raises(InputError, match="the negotiation is over"):
         coordinator.step({"one": np.zeros(1), "two": np.zeros(1)})
+
+
+def test_halpern_step_anchors_to_the_epoch_start() -> None:
+    # Same two parties, rho = 1, alpha = 2, from z = 0 and zero prices. Round 0's answers are
+    # x = a / 2 = (1.5, 3.5); the plain Peaceman-Rachford round gives z = mean(2x) = 5 and
+    # prices 1 * (2x - 5) = (-2, 2); Halpern's first step is halfway from the anchor (0, 0).
+    coordinator = Coordinator(
+        [1], [PartyView("one", (0,)), PartyView("two", (0,))], AdmmSettings(rho=1.0)
+    )
+    coordinator.start()
+    b = coordinator.step({"one": np.array([1.5]), "two": np.array([3.5])})
+    assert b["one"].z[0] == pytest.approx(2.5) and b["two"].z[0] == pytest.approx(2.5)
+    assert b["one"].prices[0] == pytest.approx(-1.0) and b["two"].prices[0] == pytest.approx(1.0)
+    assert coordinator.history[0].primal_residual == pytest.approx(np.hypot(3.5, 1.5))
+
+
+def test_halpern_restart_rules() -> None:
+    # sufficient decay, necessary decay with an uptick, a long epoch, and none of them
+    assert restart_due(3, 100, 0.19, 1.0, 0.5)
+    assert restart_due(3, 100, 0.7, 1.0, 0.6)
+    assert not restart_due(3, 100, 0.7, 1.0, 0.8)
+    assert restart_due(20, 100, 0.9, 1.0, 0.8)
+    assert not restart_due(19, 100, 0.9, 1.0, None)
+    # the penalty after a restart: price movement over plan movement, else unchanged
+    assert restart_rho(1.0, 6.0, 3.0) == 2.0
+    assert restart_rho(1.0, 0.0, 3.0) == 1.0
+    assert restart_rho(1.0, 6.0, 0.0) == 1.0
+
+
+def test_admm_settings_validation() -> None:
+    assert AdmmSettings().relaxation == 2.0
+    assert AdmmSettings(acceleration="anderson").relaxation == 1.3
+    assert AdmmSettings(alpha=2.0).relaxation == 2.0
+    with pytest.raises(InputError, match=r"\[1, 2\)"):
+        AdmmSettings(alpha=2.0, acceleration="anderson")
+    with pytest.raises(InputError, match="acceleration must be"):
+        AdmmSettings(acceleration="nesterov")  # type: ignore[arg-type]
 
 
 def test_coordinator_rejects_bad_responses() -> None:

@@ -26,14 +26,41 @@ arXiv:1704.06209, 2017, section 3): with ``ratio = (primal / eps_primal) / (dual
 if ``ratio > mu`` then ``rho <- tau * rho``; if ``ratio < 1 / mu`` then ``rho <- rho / tau``,
 where ``tau = min(sqrt(ratio or 1/ratio), tau_max)`` (Wohlberg's adaptive factor). The unscaled
 prices need no rescaling when ``rho`` changes.
+
+Default acceleration: restarted Halpern iteration (``acceleration="halpern"``). One plain round is
+a nonexpansive map ``T`` of the state ``w = (z, lambda)`` when ``alpha <= 2``; with ``alpha = 2``
+(Peaceman-Rachford) the Halpern scheme anchors every step to the epoch's first state ``w0``:
+
+    w_{k+1} = w0 / (k + 2) + (k + 1) / (k + 2) * T(w_k)
+
+(B. Halpern, Bull. AMS 73, 1967; for LP as "HPR": K. Chen, D. Sun, Y. Yuan, G. Zhang, X. Zhao,
+"HPR-LP: An implementation of an HPR method for solving linear programming", arXiv:2408.12179,
+2024; restarted Halpern PDHG: H. Lu, J. Yang, arXiv:2407.16144, 2024). With
+``R_k = ||w_k - T(w_k)||`` (plans and scaled prices ``lambda / rho``, both in units) an epoch
+restarts (``w0 <- w_k``, ``k <- 0``) on sufficient decay ``R_k <= 0.2 R_0``, on necessary decay
+``R_k <= 0.8 R_0`` with ``R_k > R_{k-1}``, or when the epoch is long (``k >= 0.2`` times the
+rounds so far). At a restart ``rho`` is re-estimated from how far the plan and the prices moved
+during the epoch, ``rho <- ||lambda - lambda_prev|| / ||z - z_prev||`` over the copies (PDLP's
+primal weight: D. Applegate et al., "Practical Large-Scale Linear Programming using
+Primal-Dual Hybrid Gradient", NeurIPS 2021, section 3.3, used here without smoothing); the first
+restart only sets the reference point. Residual balancing and Anderson acceleration remain
+available (``acceleration="anderson"`` or ``"none"``); ``benchmarks/negotiation.py`` compares them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from pivotal.errors import InputError
+
+Acceleration = Literal["halpern", "anderson", "none"]
+
+#: Halpern restart thresholds (HPR-LP's sufficient, necessary and long-epoch criteria).
+RESTART_SUFFICIENT = 0.2
+RESTART_NECESSARY = 0.8
+RESTART_LONG = 0.2
 
 
 @dataclass(frozen=True)
@@ -43,23 +70,31 @@ class AdmmSettings:
     Attributes
     ----------
     rho:
-        Initial penalty; ``None`` picks ``1 / max(1, mean |z0|)`` (prices per unit over typical
-        quantities).
+        Initial penalty; ``None`` picks ``c / max(1, mean |z0|)`` (prices per unit over typical
+        quantities) with ``c = 3`` under Halpern acceleration (its restarts re-estimate ``rho``
+        after the first epochs) and ``c = 1`` otherwise.
     eps_abs, eps_rel:
         Absolute and relative stopping tolerances.
     max_rounds:
         Rounds before the run stops unconverged.
     adapt_rho:
-        Residual balancing on or off (plain ADMM with fixed ``rho`` when off).
+        Adapt ``rho`` (fixed ``rho`` when off): at Halpern restarts, or by residual balancing
+        under the other accelerations.
     mu, tau_max:
         Residual-balancing threshold and largest factor per change.
     adapt_every, adapt_until:
-        Adapt ``rho`` only every ``adapt_every`` rounds and not after round ``adapt_until``
-        (a penalty that eventually stays fixed keeps ADMM's convergence guarantee).
+        Residual balancing only every ``adapt_every`` rounds and not after round
+        ``adapt_until`` (a penalty that eventually stays fixed keeps ADMM's convergence
+        guarantee); under Halpern, no restart changes ``rho`` after ``adapt_until``.
     alpha:
-        Over-relaxation parameter in ``[1, 2)`` (1 = none).
+        Over-relaxation parameter; ``None`` picks 2 (Peaceman-Rachford) under Halpern
+        acceleration, which allows ``[1, 2]``, and 1.3 otherwise, which allows ``[1, 2)``.
+    acceleration:
+        ``"halpern"`` (restarted Halpern iteration, the default), ``"anderson"`` (safeguarded
+        Anderson acceleration with residual balancing) or ``"none"`` (plain ADMM, with
+        residual balancing if ``adapt_rho``).
     anderson:
-        Memory of the safeguarded Anderson acceleration (0 = off); see
+        Memory of the Anderson acceleration when ``acceleration="anderson"``; see
         :mod:`pivotal.negotiation.acceleration`.
     """
 
@@ -72,20 +107,64 @@ class AdmmSettings:
     tau_max: float = 10.0
     adapt_every: int = 5
     adapt_until: int | None = None
-    alpha: float = 1.3
+    alpha: float | None = None
+    acceleration: Acceleration = "halpern"
     anderson: int = 10
 
     def __post_init__(self) -> None:
+        if self.acceleration not in ("halpern", "anderson", "none"):
+            raise InputError(
+                f"acceleration must be 'halpern', 'anderson' or 'none', got {self.acceleration!r}"
+            )
+        if self.anderson < 0:
+            raise InputError(f"anderson memory must be at least 0, got {self.anderson}")
         if self.rho is not None and not (self.rho > 0 and math.isfinite(self.rho)):
             raise InputError(f"rho must be a positive number, got {self.rho}")
         if not (self.eps_abs > 0 and self.eps_rel >= 0):
             raise InputError("tolerances must be positive (eps_abs > 0, eps_rel >= 0)")
         if self.max_rounds < 1:
             raise InputError(f"max_rounds must be at least 1, got {self.max_rounds}")
-        if not (1.0 <= self.alpha < 2.0):
-            raise InputError(f"alpha (over-relaxation) must be in [1, 2), got {self.alpha}")
+        if self.alpha is not None and not (
+            1.0 <= self.alpha < 2.0 or (self.alpha == 2.0 and self.acceleration == "halpern")
+        ):
+            allowed = "[1, 2]" if self.acceleration == "halpern" else "[1, 2)"
+            raise InputError(f"alpha (over-relaxation) must be in {allowed}, got {self.alpha}")
         if self.mu <= 1 or self.tau_max <= 1:
             raise InputError("residual balancing needs mu > 1 and tau_max > 1")
+
+    @property
+    def relaxation(self) -> float:
+        """The over-relaxation parameter in use (``alpha``, or the acceleration's default)."""
+        if self.alpha is not None:
+            return self.alpha
+        return 2.0 if self.acceleration == "halpern" else 1.3
+
+    @property
+    def initial_rho_factor(self) -> float:
+        """``c`` of the default initial penalty ``c / max(1, mean |z0|)``."""
+        return 3.0 if self.acceleration == "halpern" else 1.0
+
+
+def restart_due(epoch_round: int, round_: int, r: float, r0: float, r_prev: float | None) -> bool:
+    """Whether a Halpern epoch restarts after its ``epoch_round``-th step (counted from 1).
+
+    ``r``, ``r0`` and ``r_prev`` are the fixed-point residuals of this step, of the epoch's
+    first step and of the step before; ``round_`` is the number of rounds so far.
+    """
+    if r <= RESTART_SUFFICIENT * r0:
+        return True
+    if r <= RESTART_NECESSARY * r0 and r_prev is not None and r > r_prev:
+        return True
+    return epoch_round >= RESTART_LONG * round_
+
+
+def restart_rho(rho: float, price_move: float, plan_move: float) -> float:
+    """The penalty after a Halpern restart: how far the prices moved over how far the plan did
+    during the epoch (unchanged when either did not move or the ratio is not finite)."""
+    if not (price_move > 0 and plan_move > 0):
+        return rho
+    new = price_move / plan_move
+    return new if math.isfinite(new) and new > 0 else rho
 
 
 def balance_rho(

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from pivotal.errors import InputError
 from pivotal.negotiation.acceleration import AndersonAccelerator
-from pivotal.negotiation.admm import AdmmSettings, balance_rho
+from pivotal.negotiation.admm import AdmmSettings, balance_rho, restart_due, restart_rho
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -149,11 +149,21 @@ class Coordinator:
                     raise InputError(f"initial prices of '{name}' do not match its blocks")
                 self._lam[sl] = given
         scale = float(np.mean(np.abs(self._z))) if self._n else 1.0
-        self.rho = self.settings.rho if self.settings.rho is not None else 1.0 / max(1.0, scale)
+        s = self.settings
+        self.rho = s.rho if s.rho is not None else s.initial_rho_factor / max(1.0, scale)
         self.round = 0
         self._anderson = (
-            AndersonAccelerator(self.settings.anderson) if self.settings.anderson > 0 else None
+            AndersonAccelerator(s.anderson)
+            if s.acceleration == "anderson" and s.anderson > 0
+            else None
         )
+        # Halpern epochs: anchor, reference point of the last restart, steps and residuals
+        self._anchor = (self._z, self._lam)
+        self._restart_point = self._anchor
+        self._epoch_round = 0
+        self._r0 = 0.0
+        self._r_prev: float | None = None
+        self.restarts = 0
         self._fallback: tuple[FloatArray, FloatArray] | None = None
         self._last_plain_norm = np.inf
         self.history: list[RoundRecord] = []
@@ -231,7 +241,8 @@ class Coordinator:
         z_old, lam_old = self._z, self._lam
         z_old_local = z_old[self._index]
         # over-relaxation, z-update (projection on plans >= 0), price update
-        relaxed = s.alpha * x + (1 - s.alpha) * z_old_local
+        alpha = s.relaxation
+        relaxed = alpha * x + (1 - alpha) * z_old_local
         sums = np.bincount(self._index, weights=relaxed + lam_old / self.rho, minlength=self._n)
         self._z = np.maximum(sums / self._holders, 0.0)
         z_local = self._z[self._index]
@@ -265,6 +276,9 @@ class Coordinator:
         if self.round >= s.max_rounds:
             self.done = True
             return False
+        if s.acceleration == "halpern":
+            self._halpern(z_old, lam_old)
+            return True
         new_rho = balance_rho(
             self.round, self.rho, primal, dual, float(eps_primal), float(eps_dual), s
         )
@@ -272,6 +286,38 @@ class Coordinator:
             self._accelerate(z_old, lam_old, rho_changed=new_rho != self.rho)
         self.rho = new_rho
         return True
+
+    def _halpern(self, z_old: FloatArray, lam_old: FloatArray) -> None:
+        """Anchor the plain round's state to the epoch's first one; restart when due (see
+        :mod:`pivotal.negotiation.admm`)."""
+        s = self.settings
+        moved = (self._z - z_old)[self._index]
+        r = float(np.sqrt(np.sum(moved**2) + np.sum(((self._lam - lam_old) / self.rho) ** 2)))
+        k = self._epoch_round
+        if k == 0:
+            self._r0 = r
+        z0, lam0 = self._anchor
+        self._z = (z0 + (k + 1) * self._z) / (k + 2)
+        self._lam = (lam0 + (k + 1) * self._lam) / (k + 2)
+        self._epoch_round = k + 1
+        if not restart_due(k + 1, self.round, r, self._r0, self._r_prev):
+            self._r_prev = r
+            return
+        self.restarts += 1
+        if (
+            s.adapt_rho
+            and self.restarts > 1
+            and (s.adapt_until is None or self.round <= s.adapt_until)
+        ):
+            z_ref, lam_ref = self._restart_point
+            self.rho = restart_rho(
+                self.rho,
+                float(np.linalg.norm(self._lam - lam_ref)),
+                float(np.linalg.norm((self._z - z_ref)[self._index])),
+            )
+        self._anchor = self._restart_point = (self._z, self._lam)
+        self._epoch_round = 0
+        self._r_prev = None
 
     def _pack(self, z: FloatArray, lam: FloatArray) -> FloatArray:
         return np.concatenate([z, lam / self.rho])
