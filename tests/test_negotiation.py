@@ -255,7 +255,7 @@ def test_admm_settings_validation() -> None:
     assert AdmmSettings(alpha=2.0).relaxation == 2.0
     with pytest.raises(InputError, match=r"\[1, 2\)"):
         AdmmSettings(alpha=2.0, acceleration="anderson")
-    with pytest.raises(InputError, match="acceleration must be"):
+    with pytest.raises(InputError, match="acceleration must be one of 'halpern'"):
         AdmmSettings(acceleration="nesterov")  # type: ignore[arg-type]
 
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from pivotal.errors import InputError
 
@@ -112,10 +112,9 @@ class AdmmSettings:
     anderson: int = 10
 
     def __post_init__(self) -> None:
-        if self.acceleration not in ("halpern", "anderson", "none"):
-            raise InputError(
-                f"acceleration must be 'halpern', 'anderson' or 'none', got {self.acceleration!r}"
-            )
+        if self.acceleration not in get_args(Acceleration):
+            names = ", ".join(repr(a) for a in get_args(Acceleration))
+            raise InputError(f"acceleration must be one of {names}, got {self.acceleration!r}")
         if self.anderson < 0:
             raise InputError(f"anderson memory must be at least 0, got {self.anderson}")
         if self.rho is not None and not (self.rho > 0 and math.isfinite(self.rho)):
