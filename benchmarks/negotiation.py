@@ -85,7 +85,7 @@ def main() -> None:
         ("adaptive", AdmmSettings(max_rounds=args.max_rounds)),
         ("balance+anderson", AdmmSettings(max_rounds=args.max_rounds, acceleration="anderson")),
     ]
-    most = {"adaptive": 0, "balance+anderson": 0}
+    most = {label: 0 for label, _ in configs if not label.startswith("fixed")}
     print(
         f"{'scenario':<18} {'settings':<16} {'rounds':>7} {'seconds':>8} {'gap':>9} "
         f"{'transfer err':>24}"

@@ -277,7 +277,7 @@ class Coordinator:
             self.done = True
             return False
         if s.acceleration == "halpern":
-            self._halpern(z_old, lam_old)
+            self._halpern(lam_old, dual)
             return True
         new_rho = balance_rho(
             self.round, self.rho, primal, dual, float(eps_primal), float(eps_dual), s
@@ -287,12 +287,13 @@ class Coordinator:
         self.rho = new_rho
         return True
 
-    def _halpern(self, z_old: FloatArray, lam_old: FloatArray) -> None:
+    def _halpern(self, lam_old: FloatArray, dual: float) -> None:
         """Anchor the plain round's state to the epoch's first one; restart when due (see
-        :mod:`pivotal.negotiation.admm`)."""
+        :mod:`pivotal.negotiation.admm`). ``dual`` is the round's dual residual, ``rho`` times
+        how far the plan's copies moved."""
         s = self.settings
-        moved = (self._z - z_old)[self._index]
-        r = float(np.sqrt(np.sum(moved**2) + np.sum(((self._lam - lam_old) / self.rho) ** 2)))
+        # fixed-point residual over plan copies and scaled prices, both in units
+        r = float(np.hypot(dual, np.linalg.norm(self._lam - lam_old))) / self.rho
         k = self._epoch_round
         if k == 0:
             self._r0 = r
