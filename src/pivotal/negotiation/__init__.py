@@ -1,0 +1,1 @@
+"""Private negotiation between firms: consensus planning (ADMM) with VCG transfers."""
