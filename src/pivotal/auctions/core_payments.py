@@ -232,6 +232,8 @@ def _min_revenue(
         col_upper=upper,
         integrality=np.zeros(n, dtype=np.bool_),
         maximize=False,
+        scale_objective=True,
+        tight=True,
     )
     solution = require_optimal(solve_linear(model, options), what="the minimum-revenue core LP")
     if solution.x is None:  # pragma: no cover - require_optimal guarantees a point
