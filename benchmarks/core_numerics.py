@@ -112,7 +112,13 @@ def random_sweep(n: int, seed: int, scales: list[float]) -> None:
                 if abs(pay.sum() - ref.mrc) > tol:
                     off_mrc += 1
                 if rule is PaymentRule.CORE_VCG_NEAREST and ref.winners:
-                    point = nearest_point(ref.vcg, ref.rows, ref.rhs, ref.vcg, ref.values, ref.mrc)
+                    try:
+                        point = nearest_point(
+                            ref.vcg, ref.rows, ref.rhs, ref.vcg, ref.values, ref.mrc
+                        )
+                    except ValueError:
+                        worst = float("nan")  # the reference failed: shown as nan
+                        continue
                     worst = max(worst, float(np.max(np.abs(pay - point))) / top)
             seconds = time.perf_counter() - began
             print(

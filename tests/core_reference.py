@@ -138,8 +138,10 @@ def nearest_point(
     """``argmin ||p - center||`` s.t. ``rows @ p >= rhs``, ``sum p = total``, ``lower <= p <=
     upper`` (the VCG-nearest point when ``center`` = VCG and ``total`` = MRC).
 
-    Solved in units of the largest bound (the LDP's tolerances are absolute); the equality is
-    kept as two inequalities with a band of 1e-12 relative.
+    Solved in units of the largest bound (the LDP's tolerances are absolute), with every
+    constraint relaxed by 1e-12 of that unit: an exactly feasible ``center`` whose rounding
+    leaves a violation of an ulp is otherwise read as an infeasible LDP (NNLS residual 0). The
+    equality is two inequalities with that band.
     """
     scale = max(float(np.max(np.abs(upper))), 1e-300)
     n = len(center)
@@ -157,7 +159,7 @@ def nearest_point(
             -upper / scale,
         ]
     )
-    x = least_distance(g, h - g @ c)
+    x = least_distance(g, h - g @ c - band)
     return (c + x) * scale
 
 

@@ -535,6 +535,8 @@ def solve_qp(model: QuadraticModel, options: QpOptions | None = None) -> Quadrat
     )
 
 
+_HIGHS_VERSION = package_version("highspy")
+
 _HIGHS_QP_STATUS = {
     highspy.HighsModelStatus.kOptimal: SolveStatus.OPTIMAL,
     highspy.HighsModelStatus.kTimeLimit: SolveStatus.TIME_LIMIT,
@@ -585,7 +587,7 @@ def solve_qp_active_set(
             time.perf_counter() - began,
             0,
             "highs",
-            package_version("highspy"),
+            _HIGHS_VERSION,
         )
     rows = sp.csc_matrix(a[keep])
     h = highspy.Highs()  # type: ignore[no-untyped-call]
@@ -633,7 +635,7 @@ def solve_qp_active_set(
         time.perf_counter() - began,
         int(h.getInfo().qp_iteration_count),
         "highs",
-        package_version("highspy"),
+        _HIGHS_VERSION,
     )
 
 

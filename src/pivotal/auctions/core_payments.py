@@ -62,6 +62,7 @@ from pivotal.solvers import (
     power_of_two_scale,
     require_optimal,
     solve_linear,
+    solve_qp,
     solve_qp_active_set,
 )
 
@@ -249,23 +250,40 @@ def _nearest(
     revenue: float,
     options: SolverOptions,
 ) -> np.ndarray:
-    """The point of the minimum-revenue face closest to VCG (scaled units)."""
+    """The point of the minimum-revenue face closest to VCG (scaled units).
+
+    Solved over the face in its own units: ``p = p_vcg + D x`` with ``D = MRC - sum p_vcg``
+    the revenue to distribute above VCG, so ``min ||x||^2`` s.t. ``sum x = 1``, ``0 <= x <=
+    (v - p_vcg) / D`` and ``A x >= (rhs - A p_vcg) / D``: every number the QP solver sees is
+    about 1 whatever the size of ``D`` next to the bids (HiGHS's QP ended in a solve error on
+    ``min ||p||^2, p1 + p2 = 6.25e-5`` in units of the largest bid).
+    """
     n = len(vcg_payments)
+    excess = revenue - float(vcg_payments.sum())
+    if excess <= 0.0:  # VCG is the minimum-revenue core point
+        return vcg_payments.copy()
     ones = sp.csc_matrix(np.ones((1, n)))
     model = QuadraticModel(
         p_matrix=sp.identity(n, format="csc") * 2.0,
-        q=-2.0 * vcg_payments,
+        q=np.zeros(n),
         a_matrix=sp.vstack([a, ones, sp.identity(n, format="csc")]).tocsc(),
-        lower=np.concatenate([rhs, [revenue], vcg_payments]),
-        upper=np.concatenate([np.full(len(rhs), np.inf), [revenue], upper]),
+        lower=np.concatenate([(rhs - a @ vcg_payments) / excess, [1.0], np.zeros(n)]),
+        upper=np.concatenate([np.full(len(rhs), np.inf), [1.0], (upper - vcg_payments) / excess]),
     )
-    solution = solve_qp_active_set(model, QpOptions(time_limit=options.time_limit))
+    qp_options = QpOptions(eps_abs=1e-10, eps_rel=1e-10, time_limit=options.time_limit)
+    solution = solve_qp_active_set(model, qp_options)
+    if solution.status is not SolveStatus.OPTIMAL and solution.status is not SolveStatus.TIME_LIMIT:
+        # HiGHS's QP solver ended in a solve error on a few tiny well-posed QPs (2 variables,
+        # unscaled): OSQP, polished, on the same well-scaled model is the second opinion
+        second = solve_qp(model, qp_options)
+        if second.status is SolveStatus.OPTIMAL:
+            solution = second
     if solution.status is not SolveStatus.OPTIMAL or solution.x is None:
         message = f"the VCG-nearest core QP ended with status '{solution.status.value}'"
         if solution.status is SolveStatus.TIME_LIMIT:
             raise SolveTimeLimitError(message + "; raise the time limit")
         raise SolverError(message, status=solution.status.value)
-    return np.clip(solution.x, vcg_payments, upper)
+    return np.clip(vcg_payments + excess * solution.x, vcg_payments, upper)
 
 
 def core_payments(
