@@ -32,7 +32,8 @@ tolerance relative to the amounts compared, never an absolute one (an absolute 1
 VCG payments for LLG at values 1e-7). VCG payments, the lower bounds of every program, are first
 clipped into ``[0, v]`` (a VCG payment a few ulps above its bid made OSQP refuse the QP).
 Time limits follow the exactness policy: with ``approximate=True`` a separation stopped by a
-time limit ends the loop with the payments found so far and the result marked inexact.
+time limit ends the loop with the payments found so far and the result marked inexact; so does
+an empty core, which only an allocation accepted from a time-limited solve can have.
 """
 
 from __future__ import annotations
@@ -373,6 +374,13 @@ def core_payments(
             if not approximate:
                 raise
             # the payments of the previous round are the best found: not proven in the core
+            return result(current, mrc, False)
+        except SolverError as exc:
+            if exc.status != SolveStatus.INFEASIBLE.value or vcg_outcome.exact:
+                raise
+            # an allocation accepted from a time-limited solve need not be efficient, and then
+            # its core can be empty (a coalition offers more than the winners' values): keep
+            # the payments found so far, marked inexact like the allocation
             return result(current, mrc, False)
     raise ConvergenceError(
         f"core constraint generation did not converge in {max_iterations} rounds"
