@@ -223,7 +223,8 @@ def _check_linear(model: LinearModel) -> None:
         if np.any(lo > hi):
             k = int(np.flatnonzero(lo > hi)[0])
             raise SolverError(
-                f"{what} {k} has lower bound {lo[k]!r} above its upper bound {hi[k]!r}",
+                f"{what} {k} has lower bound {float(lo[k])!r} above its upper bound "
+                f"{float(hi[k])!r}",
                 status="infeasible",
             )
 
@@ -481,8 +482,8 @@ def checked_qp(model: QuadraticModel) -> QuadraticModel:
         if np.any(gap > 1e-12 * size):
             k = int(np.flatnonzero(crossing)[int(np.argmax(gap / size))])
             raise SolverError(
-                f"QP constraint {k} has lower bound {lower[k]!r} above its upper bound "
-                f"{upper[k]!r}",
+                f"QP constraint {k} has lower bound {float(lower[k])!r} above its upper bound "
+                f"{float(upper[k])!r}",
                 status="infeasible",
             )
         lower[crossing] = upper[crossing]
