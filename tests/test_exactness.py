@@ -34,14 +34,19 @@ def _hard_auction(seed: int = 0) -> Auction:
     return Auction.from_bids(items, triples)
 
 
+# A time limit of 0 stops every solve that HiGHS does not finish in presolve, whatever the
+# machine's load: the tests below hit the limit every time, not by timing luck (issue 15).
+STOP = SolverOptions(time_limit=0.0)
+
+
 def test_time_limit_raises_typed_error() -> None:
     with pytest.raises(SolveTimeLimitError, match="raise the time limit"):
-        vcg(_hard_auction(), SolverOptions(time_limit=0.01))
+        vcg(_hard_auction(), STOP)
 
 
 def test_time_limit_with_approximate_marks_outcome() -> None:
     auction = _hard_auction()
-    allocation = solve_wdp(auction, SolverOptions(time_limit=0.01), approximate=True)
+    allocation = solve_wdp(auction, STOP, approximate=True)
     assert not allocation.exact
     assert allocation.bound >= allocation.welfare
     # never worse than the greedy allocation (highest bids first), whatever the machine's load
@@ -70,7 +75,9 @@ def test_require_optimal_policy() -> None:
 
 
 def test_approximate_vcg_outcome_is_marked() -> None:
-    outcome = vcg(_hard_auction(), SolverOptions(time_limit=0.01), approximate=True)
+    # failed 2 of 2 full runs on main at 8ad0e74: the LP-bound step raised SolveTimeLimitError
+    # (it did not get approximate=True); passed only when the counterfactual LPs beat 0.01 s
+    outcome = vcg(_hard_auction(), STOP, approximate=True)
     assert not outcome.exact
     assert outcome.to_dict()["exact"] is False
     assert outcome.provenance.parameters["approximate"] is True

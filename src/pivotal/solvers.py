@@ -5,9 +5,19 @@ solutions back. Every solve's status is checked here and mapped to :class:`Solve
 outcome is never built from a solve that did not prove optimality unless the caller asks for an
 approximate answer (DESIGN.md section 1).
 
-QP: OSQP, set up once with tight tolerances and polishing (:func:`solve_qp`). HiGHS's QP
-solver is not used: in highspy 1.15 it reports "unbounded" on some bounded convex QPs with a
-semidefinite Hessian (reproduced here; HiGHS issue #1363 describes the same symptom).
+QP: OSQP, set up once with tight tolerances and polishing (:func:`solve_qp`), for the
+market reference and the negotiation agents (semidefinite Hessians, warm-started sessions).
+Strictly convex QPs that must be solved to the last digit (the VCG-nearest core point) go to
+HiGHS's active-set QP solver instead (:func:`solve_qp_active_set`): with the proximal
+regularization switched off it lands on the exact vertex of the active set, where OSQP's ADMM
+stopped "solved inaccurate" after 200,000 iterations on ordinary money (issue 20). HiGHS's QP is
+not used for semidefinite Hessians: in highspy 1.15 it reports "unbounded" on some bounded convex
+QPs with a singular Hessian (HiGHS issue #1363 describes the same symptom).
+
+Every QP is checked before it reaches a solver (:func:`checked_qp`): finite data, bounds in
+order (a crossing of a few ulps, as ties and rounding produce, is closed), the Hessian square,
+symmetric and stored as its upper triangle. A solver that still refuses a model raises
+:class:`~pivotal.errors.SolverError` with the solver's status, never the solver's own exception.
 
 MIP and LP: HiGHS through ``highspy``'s array API (``HighsLp`` + ``passModel``), with
 ``mip_rel_gap = 0`` and an absolute gap below the value granularity, one thread and a fixed
@@ -17,6 +27,7 @@ random seed so that the same model always returns the same solution.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -61,7 +72,9 @@ class SolverOptions:
     mip_rel_gap:
         Relative MIP gap; 0 by default because payments are differences of optima.
     mip_abs_gap:
-        Absolute MIP gap; keep it below the granularity of the values (1e-9 by default).
+        Absolute MIP gap in the model's objective units. The auction models are scaled so that
+        the largest value is in ``[1, 2)`` (:func:`power_of_two_scale`), so there the default
+        1e-9 is a gap relative to the largest bid.
     threads:
         Solver threads per solve (1 keeps solves deterministic and leaves cores to the engine).
     random_seed:
@@ -90,6 +103,14 @@ class LinearModel:
     col_upper: FloatArray
     integrality: npt.NDArray[np.bool_]
     maximize: bool = True
+    scale_objective: bool = False
+    """Solve with ``c`` divided by :func:`power_of_two_scale` of ``max |c|`` (exact in binary)
+    and report the objective, bound and duals in ``c``'s own units; ``mip_abs_gap`` and HiGHS's
+    tolerances then apply to the scaled objective, i.e. relative to the largest coefficient."""
+    tight: bool = False
+    """Solve with HiGHS's primal and dual feasibility tolerances at 1e-10 (its smallest) and its
+    integrality tolerance at 1e-9, instead of 1e-7 and 1e-6: values that differ by 1e-10 of
+    the largest are then told apart (measured: 1e-7 otherwise), at some cost in time."""
 
     @property
     def n_cols(self) -> int:
@@ -112,6 +133,8 @@ class LinearModel:
             self.col_upper,
             np.zeros_like(self.integrality),
             self.maximize,
+            self.scale_objective,
+            self.tight,
         )
 
 
@@ -152,6 +175,60 @@ def point_matches_objective(model: LinearModel, x: FloatArray, objective: float)
     )
 
 
+PRECISE_FEASIBILITY_TOLERANCE = 1e-10
+"""HiGHS's primal and dual feasibility tolerance for ``tight`` models (HiGHS's smallest)."""
+PRECISE_INTEGRALITY_TOLERANCE = 1e-9
+"""HiGHS's integrality tolerance for ``tight`` models."""
+
+HIGHS_INFINITE_COST = 1e20
+"""HiGHS treats objective coefficients of this magnitude as infinite (option ``infinite_cost``)."""
+
+
+def power_of_two_scale(magnitude: float) -> float:
+    """The power of two ``2^k`` with ``2^k <= magnitude < 2^(k+1)`` (1.0 for 0 or non-finite).
+
+    Dividing a model's data by it is exact in binary floating point (only the exponent changes),
+    so a model scaled this way and solved in units of ``2^k`` maps back without rounding.
+    """
+    if not math.isfinite(magnitude) or magnitude <= 0.0:
+        return 1.0
+    _, exponent = math.frexp(magnitude)
+    return math.ldexp(1.0, exponent - 1)
+
+
+def _check_linear(model: LinearModel) -> None:
+    """Refuse a model HiGHS would misread: non-finite data, infinite costs, crossing bounds."""
+    c = np.asarray(model.c, dtype=np.float64)
+    if not np.all(np.isfinite(c)):
+        raise SolverError(
+            "the model has a non-finite objective coefficient", status="invalid_model"
+        )
+    if c.size and not model.scale_objective and float(np.max(np.abs(c))) >= HIGHS_INFINITE_COST:
+        raise SolverError(
+            f"an objective coefficient of magnitude {float(np.max(np.abs(c))):.3g} reaches HiGHS's "
+            f"infinite cost ({HIGHS_INFINITE_COST:g}); scale the model first",
+            status="invalid_model",
+        )
+    data = sp.csc_matrix(model.a_matrix).data
+    if not np.all(np.isfinite(data)):
+        raise SolverError("the model's constraint matrix is not finite", status="invalid_model")
+    for lower, upper, what in (
+        (model.col_lower, model.col_upper, "variable"),
+        (model.row_lower, model.row_upper, "constraint"),
+    ):
+        lo = np.asarray(lower, dtype=np.float64)
+        hi = np.asarray(upper, dtype=np.float64)
+        if np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
+            raise SolverError(f"a {what} bound is NaN", status="invalid_model")
+        if np.any(lo > hi):
+            k = int(np.flatnonzero(lo > hi)[0])
+            raise SolverError(
+                f"{what} {k} has lower bound {float(lo[k])!r} above its upper bound "
+                f"{float(hi[k])!r}",
+                status="infeasible",
+            )
+
+
 def solve_linear(
     model: LinearModel,
     options: SolverOptions | None = None,
@@ -166,6 +243,7 @@ def solve_linear(
     """
     opts = options or SolverOptions()
     began = time.perf_counter()
+    _check_linear(model)
     if model.n_cols == 0:
         return LinearSolution(
             SolveStatus.OPTIMAL, np.zeros(0), 0.0, 0.0, np.zeros(model.n_rows), 0.0
@@ -178,10 +256,16 @@ def solve_linear(
     h.setOptionValue("mip_abs_gap", opts.mip_abs_gap)
     if opts.time_limit is not None:
         h.setOptionValue("time_limit", float(opts.time_limit))
+    if model.tight:
+        h.setOptionValue("primal_feasibility_tolerance", PRECISE_FEASIBILITY_TOLERANCE)
+        h.setOptionValue("dual_feasibility_tolerance", PRECISE_FEASIBILITY_TOLERANCE)
+        h.setOptionValue("mip_feasibility_tolerance", PRECISE_INTEGRALITY_TOLERANCE)
     lp = highspy.HighsLp()
     lp.num_col_ = model.n_cols
     lp.num_row_ = model.n_rows
-    lp.col_cost_ = np.asarray(model.c, dtype=np.float64)
+    cost = np.asarray(model.c, dtype=np.float64)
+    scale = power_of_two_scale(float(np.max(np.abs(cost)))) if model.scale_objective else 1.0
+    lp.col_cost_ = cost / scale
     lp.col_lower_ = np.asarray(model.col_lower, dtype=np.float64)
     lp.col_upper_ = np.asarray(model.col_upper, dtype=np.float64)
     lp.row_lower_ = np.asarray(model.row_lower, dtype=np.float64)
@@ -213,7 +297,7 @@ def solve_linear(
     sol = h.getSolution()
     has_point = bool(info.primal_solution_status == 2) or status is SolveStatus.OPTIMAL
     x = np.asarray(sol.col_value, dtype=np.float64) if has_point else None
-    objective = float(info.objective_function_value) if has_point else None
+    objective = float(info.objective_function_value) * scale if has_point else None
     if x is not None and objective is not None and not point_matches_objective(model, x, objective):
         # a point whose objective is not the one reported (highspy 1.16.0 returns the MIP
         # start as the solution of a warm-started MIP): solve again without the start, and
@@ -224,11 +308,11 @@ def solve_linear(
             SolveStatus.ERROR, None, None, None, np.zeros(0), time.perf_counter() - began
         )
     if is_mip:
-        bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
+        bound = float(info.mip_dual_bound) * scale if np.isfinite(info.mip_dual_bound) else None
         duals = np.zeros(0)
     else:
         bound = objective if status is SolveStatus.OPTIMAL else None
-        duals = np.asarray(sol.row_dual, dtype=np.float64) if has_point else np.zeros(0)
+        duals = np.asarray(sol.row_dual, dtype=np.float64) * scale if has_point else np.zeros(0)
     return LinearSolution(status, x, objective, bound, duals, time.perf_counter() - began)
 
 
@@ -333,24 +417,105 @@ def _osqp_settings(opts: QpOptions) -> dict[str, object]:
     return settings
 
 
+_OSQP_ERRORS = {
+    1: "data validation error",
+    2: "settings validation error",
+    3: "linear system solver initialization error",
+    4: "non-convex problem",
+    5: "memory allocation error",
+    6: "workspace not initialized",
+    7: "algebra load error",
+}
+
+
+def _osqp_failure(exc: Exception, what: str) -> SolverError:
+    code = exc.args[0] if exc.args else None
+    name = _OSQP_ERRORS.get(code, f"error {code}") if isinstance(code, int) else str(exc)
+    return SolverError(f"OSQP refused {what}: {name}", status=f"osqp {name}")
+
+
+def checked_qp(model: QuadraticModel) -> QuadraticModel:
+    """The model in the form the QP solvers require, or :class:`SolverError` if it has none.
+
+    Checks shapes and finiteness, takes the upper triangle of a symmetric Hessian (an upper
+    triangle given alone is accepted as is), and orders the bounds: ``lower = +inf`` or
+    ``upper = -inf`` is refused, and a crossing ``lower > upper`` by at most 1e-12 relative (what
+    ties and rounding produce, e.g. a VCG payment a few ulps above the value it may not exceed)
+    is closed by lowering ``lower`` to ``upper``; a larger crossing is an infeasible model.
+    """
+    q = np.asarray(model.q, dtype=np.float64).ravel()
+    n = int(q.shape[0])
+    p_full = sp.csc_matrix(model.p_matrix, dtype=np.float64)
+    a = sp.csc_matrix(model.a_matrix, dtype=np.float64)
+    lower = np.array(model.lower, dtype=np.float64).ravel()
+    upper = np.array(model.upper, dtype=np.float64).ravel()
+    m = int(lower.shape[0])
+    if p_full.shape != (n, n) or a.shape != (m, n) or upper.shape != (m,):
+        raise SolverError(
+            f"inconsistent QP dimensions: P {p_full.shape}, q ({n},), A {a.shape}, "
+            f"l ({m},), u {upper.shape}",
+            status="invalid_model",
+        )
+    for name, values in (("q", q), ("P", p_full.data), ("A", a.data)):
+        if not np.all(np.isfinite(values)):
+            raise SolverError(f"the QP's {name} has a non-finite entry", status="invalid_model")
+    if np.any(np.isnan(lower)) or np.any(np.isnan(upper)):
+        raise SolverError("a QP bound is NaN", status="invalid_model")
+    if np.any(lower == np.inf) or np.any(upper == -np.inf):
+        raise SolverError(
+            "a QP constraint has lower bound +inf or upper bound -inf", status="infeasible"
+        )
+    if sp.tril(p_full, k=-1).nnz:
+        asym = abs(p_full - p_full.T)
+        biggest = float(abs(p_full).max()) if p_full.nnz else 0.0
+        if asym.nnz and float(asym.max()) > 1e-12 * biggest:
+            raise SolverError("the QP's Hessian is not symmetric", status="invalid_model")
+    p_upper = sp.csc_matrix(sp.triu(p_full))
+    p_upper.sum_duplicates()
+    p_upper.sort_indices()
+    a.sum_duplicates()
+    a.sort_indices()
+    crossing = lower > upper
+    if np.any(crossing):
+        size = np.maximum(np.abs(lower[crossing]), np.abs(upper[crossing]))
+        gap = lower[crossing] - upper[crossing]
+        if np.any(gap > 1e-12 * size):
+            k = int(np.flatnonzero(crossing)[int(np.argmax(gap / size))])
+            raise SolverError(
+                f"QP constraint {k} has lower bound {float(lower[k])!r} above its upper bound "
+                f"{float(upper[k])!r}",
+                status="infeasible",
+            )
+        lower[crossing] = upper[crossing]
+    return QuadraticModel(p_upper, q, a, lower, upper)
+
+
 def solve_qp(model: QuadraticModel, options: QpOptions | None = None) -> QuadraticSolution:
-    """Solve a convex QP with OSQP (set up once, polished); never raises on a bad status."""
+    """Solve a convex QP with OSQP (set up once, polished); never raises on a bad status.
+
+    Raises :class:`SolverError` only when the model itself is refused (:func:`checked_qp`, or
+    OSQP's own set-up checks).
+    """
     import osqp
 
     opts = options or QpOptions()
     began = time.perf_counter()
+    checked = checked_qp(model)
     settings = _osqp_settings(opts)
     solver = osqp.OSQP()
-    with _quiet_stdout():
-        solver.setup(
-            sp.csc_matrix(sp.triu(model.p_matrix)),
-            np.asarray(model.q, dtype=np.float64),
-            sp.csc_matrix(model.a_matrix),
-            np.asarray(model.lower, dtype=np.float64),
-            np.asarray(model.upper, dtype=np.float64),
-            **settings,
-        )
-        result = solver.solve(raise_error=False)
+    try:
+        with _quiet_stdout():
+            solver.setup(
+                checked.p_matrix,
+                checked.q,
+                checked.a_matrix,
+                checked.lower,
+                checked.upper,
+                **settings,
+            )
+            result = solver.solve(raise_error=False)
+    except Exception as exc:  # OSQPException and the ValueErrors of its bindings
+        raise _osqp_failure(exc, "the QP") from None
     text = str(result.info.status).lower()
     if text == "solved":
         status = SolveStatus.OPTIMAL
@@ -371,43 +536,167 @@ def solve_qp(model: QuadraticModel, options: QpOptions | None = None) -> Quadrat
     )
 
 
+_HIGHS_VERSION = package_version("highspy")
+
+_HIGHS_QP_STATUS = {
+    highspy.HighsModelStatus.kOptimal: SolveStatus.OPTIMAL,
+    highspy.HighsModelStatus.kTimeLimit: SolveStatus.TIME_LIMIT,
+    highspy.HighsModelStatus.kInfeasible: SolveStatus.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: SolveStatus.UNBOUNDED,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: SolveStatus.UNBOUNDED,
+}
+
+
+def solve_qp_active_set(
+    model: QuadraticModel, options: QpOptions | None = None
+) -> QuadraticSolution:
+    """Solve a strictly convex QP (positive definite ``P``) with HiGHS's active-set QP solver.
+
+    Rows of ``A`` with one nonzero become variable bounds; HiGHS's proximal regularization
+    (``qp_regularization_value``, 1e-7 by default, which moved the LLG core point by 1.5e-7) is
+    switched off, and its feasibility tolerances are 1e-10 in the model's units (scale the model
+    to magnitudes about 1). Only ``time_limit`` of ``options`` applies. Never raises on a bad
+    status; raises :class:`SolverError` when the model is refused (:func:`checked_qp`).
+    """
+    opts = options or QpOptions()
+    began = time.perf_counter()
+    checked = checked_qp(model)
+    n = int(checked.q.shape[0])
+    a = sp.csr_matrix(checked.a_matrix)
+    counts = np.diff(a.indptr)
+    single = np.flatnonzero(counts == 1)
+    col_lower = np.full(n, -np.inf)
+    col_upper = np.full(n, np.inf)
+    keep = np.ones(a.shape[0], dtype=np.bool_)
+    for r in single:
+        j = int(a.indices[a.indptr[r]])
+        coef = float(a.data[a.indptr[r]])
+        if coef == 0.0:
+            continue
+        lo, hi = checked.lower[r] / coef, checked.upper[r] / coef
+        if coef < 0:
+            lo, hi = hi, lo
+        col_lower[j] = max(col_lower[j], lo)
+        col_upper[j] = min(col_upper[j], hi)
+        keep[r] = False
+    if np.any(col_lower > col_upper):
+        return QuadraticSolution(
+            SolveStatus.INFEASIBLE,
+            None,
+            None,
+            np.zeros(0),
+            time.perf_counter() - began,
+            0,
+            "highs",
+            _HIGHS_VERSION,
+        )
+    rows = sp.csc_matrix(a[keep])
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("qp_regularization_value", 0.0)
+    h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+    h.setOptionValue("dual_feasibility_tolerance", 1e-10)
+    if opts.time_limit is not None:
+        h.setOptionValue("time_limit", float(opts.time_limit))
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = int(rows.shape[0])
+    lp.col_cost_ = checked.q
+    lp.col_lower_ = col_lower
+    lp.col_upper_ = col_upper
+    lp.row_lower_ = checked.lower[keep]
+    lp.row_upper_ = checked.upper[keep]
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = rows.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = rows.indices.astype(np.int32)
+    lp.a_matrix_.value_ = rows.data.astype(np.float64)
+    lp.a_matrix_.num_col_ = n
+    lp.a_matrix_.num_row_ = int(rows.shape[0])
+    h.passModel(lp)
+    lower_tri = sp.csc_matrix(sp.triu(checked.p_matrix).T)
+    hessian = highspy.HighsHessian()
+    hessian.dim_ = n
+    hessian.format_ = highspy.HessianFormat.kTriangular
+    hessian.start_ = lower_tri.indptr.astype(np.int32)
+    hessian.index_ = lower_tri.indices.astype(np.int32)
+    hessian.value_ = lower_tri.data.astype(np.float64)
+    if h.passHessian(hessian) != highspy.HighsStatus.kOk:
+        raise SolverError("HiGHS refused the QP's Hessian", status="invalid_model")
+    h.run()
+    status = _HIGHS_QP_STATUS.get(h.getModelStatus(), SolveStatus.ERROR)
+    ok = status is SolveStatus.OPTIMAL
+    sol = h.getSolution()
+    x = np.asarray(sol.col_value, dtype=np.float64) if ok else None
+    return QuadraticSolution(
+        status,
+        x,
+        float(h.getInfo().objective_function_value) if ok else None,
+        np.zeros(0),
+        time.perf_counter() - began,
+        int(h.getInfo().qp_iteration_count),
+        "highs",
+        _HIGHS_VERSION,
+    )
+
+
 class QuadraticSession:
     """An OSQP problem set up once and re-solved after updates (an ADMM inner loop).
 
     ``update_q`` changes the linear term, ``update_p_values`` the values of ``P``'s stored
-    entries (same sparsity); OSQP warm-starts each solve from the previous solution.
+    entries (same sparsity); OSQP warm-starts each solve from the previous solution. The model
+    is checked first (:func:`checked_qp`); OSQP's refusals raise :class:`SolverError`.
     """
 
     def __init__(self, model: QuadraticModel, options: QpOptions | None = None) -> None:
         import osqp
 
         opts = options or QpOptions()
-        self._p_upper = sp.csc_matrix(sp.triu(model.p_matrix))
+        checked = checked_qp(model)
+        self._p_upper = checked.p_matrix
         self._solver = osqp.OSQP()
         settings = _osqp_settings(opts)
-        with _quiet_stdout():
-            self._solver.setup(
-                self._p_upper,
-                np.asarray(model.q, dtype=np.float64),
-                sp.csc_matrix(model.a_matrix),
-                np.asarray(model.lower, dtype=np.float64),
-                np.asarray(model.upper, dtype=np.float64),
-                **settings,
-            )
+        try:
+            with _quiet_stdout():
+                self._solver.setup(
+                    self._p_upper,
+                    checked.q,
+                    checked.a_matrix,
+                    checked.lower,
+                    checked.upper,
+                    **settings,
+                )
+        except Exception as exc:  # OSQPException and the ValueErrors of its bindings
+            raise _osqp_failure(exc, "the QP") from None
 
     def update_q(self, q: FloatArray) -> None:
         """Replace the linear term."""
-        self._solver.update(q=np.asarray(q, dtype=np.float64))
+        values = np.asarray(q, dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise SolverError("the QP's new linear term is not finite", status="invalid_model")
+        try:
+            self._solver.update(q=values)
+        except Exception as exc:
+            raise _osqp_failure(exc, "the QP update") from None
 
     def update_p_values(self, values: FloatArray) -> None:
         """Replace the values of ``P``'s stored upper-triangular entries (same sparsity)."""
-        with _quiet_stdout():
-            self._solver.update(Px=np.asarray(values, dtype=np.float64))
+        px = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(px)):
+            raise SolverError("the QP's new Hessian is not finite", status="invalid_model")
+        try:
+            with _quiet_stdout():
+                self._solver.update(Px=px)
+        except Exception as exc:
+            raise _osqp_failure(exc, "the QP update") from None
 
     def solve(self, *, what: str) -> FloatArray:
         """Solve; raise :class:`SolverError` unless OSQP reports "solved"."""
-        with _quiet_stdout():
-            result = self._solver.solve(raise_error=False)
+        try:
+            with _quiet_stdout():
+                result = self._solver.solve(raise_error=False)
+        except Exception as exc:
+            raise _osqp_failure(exc, what) from None
         status = str(result.info.status).lower()
         if status != "solved":
             raise SolverError(f"OSQP could not solve {what}: status '{status}'", status=status)

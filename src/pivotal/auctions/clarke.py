@@ -94,6 +94,24 @@ def solve_component(task: ComponentTask) -> Allocation:
     return solve_wdp(task.auction, task.options, approximate=task.approximate)
 
 
+LP_BOUND_REL_TOL = 1e-9
+"""Relative precision of an LP bound, as a fraction of the largest bid value of the model."""
+
+
+def lp_bound_proves(bound: float, incumbent: float, values: list[float]) -> bool:
+    """Whether an LP relaxation's ``bound`` proves that ``incumbent`` is the optimal welfare.
+
+    The LP is solved on values scaled to about 1, so its bound is known to ``LP_BOUND_REL_TOL``
+    times the largest value. With integer values every allocation's welfare is an integer, so
+    a bound below ``incumbent + 1`` by more than that precision proves the incumbent too.
+    """
+    slack = LP_BOUND_REL_TOL * max(values, default=0.0)
+    if bound <= incumbent + slack:
+        return True
+    integral = all(float(v).is_integer() for v in values)
+    return integral and bound < incumbent + 1.0 - slack
+
+
 def solve_counterfactual(task: CounterfactualTask) -> CounterfactualResult:
     """Engine task: ``W*_{c,-i}``, proved by the LP bound when possible, else by the MIP."""
     start = time.perf_counter()
@@ -101,16 +119,18 @@ def solve_counterfactual(task: CounterfactualTask) -> CounterfactualResult:
     incumbent_value = float(sum(auction.bids[k].value for k in task.incumbent))
     model, cols = wdp_model(auction)
     if task.lp_skip:
-        lp = require_optimal(
-            solve_linear(model.relaxed(), task.options), what="the LP bound of a counterfactual"
-        )
-        bound = float(lp.objective if lp.objective is not None else math.inf)
-        integral = all(float(b.value).is_integer() for b in auction.bids)
-        proved = (
-            math.floor(bound + 1e-6) <= incumbent_value
-            if integral
-            else bound <= incumbent_value + 1e-9 * max(1.0, abs(incumbent_value))
-        )
+        relaxation = solve_linear(model.relaxed(), task.options)
+        if relaxation.status is SolveStatus.TIME_LIMIT and task.approximate:
+            # a time-limited LP proves nothing (its point is not a bound): go on to the MIP,
+            # which under the same policy falls back on the incumbent
+            proved = False
+        else:
+            lp = require_optimal(relaxation, what="the LP bound of a counterfactual")
+            proved = lp_bound_proves(
+                float(lp.objective if lp.objective is not None else math.inf),
+                incumbent_value,
+                [b.value for b in auction.bids],
+            )
         if proved:
             return CounterfactualResult(
                 task.bidder, incumbent_value, True, "lp-bound", time.perf_counter() - start
@@ -232,7 +252,10 @@ def vcg(
         exact = exact and result.exact
         n_lp += int(lp_skip)
         n_mip += int(result.method in {"mip", "incumbent"})
-        payments[task.bidder] = result.welfare - (part_welfare[c] - auction.bids[k].value)
+        # p_i = W*_{-i} - (W* - v_i) lies in [0, v_i] (IR; removing i never raises the
+        # others' welfare): clip the few ulps that summing in another order can leave
+        value = auction.bids[k].value
+        payments[task.bidder] = min(max(result.welfare - (part_welfare[c] - value), 0.0), value)
     provenance = Provenance(
         mechanism="vcg",
         input_sha256=auction.sha256,

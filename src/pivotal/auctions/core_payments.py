@@ -18,9 +18,22 @@ Rules:
   blocks. Among equal-revenue core points the LP's vertex is returned (deterministic).
 - **VCG-nearest** (Day & Cramton 2012, "Quadratic core-selecting payment rules for combinatorial
   auctions", Operations Research 60(3)): among MRC points, the one closest to VCG in Euclidean
-  distance, ``min ||p - p_vcg||^2`` s.t. ``sum_W p = MRC`` and the core constraints (a convex QP,
-  OSQP), re-separating at the QP's point; every generated constraint is a true core constraint,
-  so the loop ends at the MRC of the full core.
+  distance, ``min ||p - p_vcg||^2`` s.t. ``sum_W p = MRC`` and the core constraints (a strictly
+  convex QP with Hessian ``2I``, solved by HiGHS's active-set QP solver), re-separating at the
+  QP's point; every generated constraint is a true core constraint, so the loop ends at the MRC
+  of the full core.
+
+Numerics. Every program works in money divided by ``S``, the power of two nearest below the
+largest bid (:func:`pivotal.solvers.power_of_two_scale`; exact in binary), so the solvers'
+absolute tolerances act relative to the auction's magnitude, and results are mapped back by
+multiplying by ``S``. A coalition blocks when its offer exceeds the revenue by more than
+``rel_tol`` (of :class:`~pivotal.results.Tolerances`) times the larger of the two: a money
+tolerance relative to the amounts compared, never an absolute one (an absolute 1e-6 returned
+VCG payments for LLG at values 1e-7). VCG payments, the lower bounds of every program, are first
+clipped into ``[0, v]`` (a VCG payment a few ulps above its bid made OSQP refuse the QP).
+Time limits follow the exactness policy: with ``approximate=True`` a separation stopped by a
+time limit ends the loop with the payments found so far and the result marked inexact; so does
+an empty core, which only an allocation accepted from a time-limited solve can have.
 """
 
 from __future__ import annotations
@@ -32,20 +45,33 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from pivotal.auctions.bids import Auction, Bid, sorted_bundle
+from pivotal.auctions.bids import Auction, sorted_bundle
 from pivotal.auctions.outcome import AuctionOutcome
-from pivotal.auctions.winner_determination import solve_wdp
-from pivotal.errors import ConvergenceError, SolverError
+from pivotal.auctions.winner_determination import (
+    allocation_from_solution,
+    greedy_completion,
+    wdp_model,
+)
+from pivotal.errors import ConvergenceError, InputError, SolverError, SolveTimeLimitError
 from pivotal.results import Tolerances
 from pivotal.solvers import (
     LinearModel,
+    QpOptions,
     QuadraticModel,
     SolverOptions,
     SolveStatus,
+    power_of_two_scale,
     require_optimal,
     solve_linear,
     solve_qp,
+    solve_qp_active_set,
 )
+
+CORE_RULES = ("bidder-optimal", "vcg-nearest")
+
+_NEGLIGIBLE = 2.0**-40
+"""Discounted values below this fraction of the largest bid are dropped from the separation
+problem: they move an offer by far less than the blocking tolerance."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +80,9 @@ class BlockingCoalition:
 
     ``value`` is the coalition's welfare ``sum v_b`` over its bids in ``allocation``; ``offer``
     is what it can offer the seller, ``value - sum`` of the utilities of its members that are
-    winners; it blocks when ``offer > revenue``.
+    winners; it blocks when ``offer > revenue``. ``exact`` is False when a time limit stopped
+    the separation problem (the coalition is then the best one found, not proven the most
+    blocking).
     """
 
     bidders: tuple[str, ...]
@@ -62,6 +90,12 @@ class BlockingCoalition:
     value: float
     offer: float
     revenue: float
+    exact: bool = True
+
+    def blocks(self, tolerances: Tolerances | None = None) -> bool:
+        """Whether the offer exceeds the revenue by more than ``rel_tol`` of the larger one."""
+        tol = tolerances or Tolerances()
+        return self.offer > self.revenue + tol.rel_tol * max(abs(self.offer), abs(self.revenue))
 
 
 @dataclass(frozen=True)
@@ -75,7 +109,11 @@ class CoreConstraint:
 
 @dataclass(frozen=True)
 class CoreResult:
-    """Core-selecting payments and how they were found."""
+    """Core-selecting payments and how they were found.
+
+    ``exact`` is False when a time limit stopped a solve and the caller accepted it
+    (``approximate=True``): the payments are then not proven to be in the core.
+    """
 
     rule: str
     payments: Mapping[str, float]
@@ -84,6 +122,7 @@ class CoreResult:
     constraints: tuple[CoreConstraint, ...]
     separations: int
     seconds: float
+    exact: bool = True
 
 
 def most_blocking_coalition(
@@ -91,19 +130,39 @@ def most_blocking_coalition(
     outcome: AuctionOutcome,
     payments: Mapping[str, float],
     options: SolverOptions | None = None,
+    *,
+    approximate: bool = False,
 ) -> BlockingCoalition:
-    """Solve the separation problem at ``payments`` for ``outcome``'s allocation."""
+    """Solve the separation problem at ``payments`` for ``outcome``'s allocation.
+
+    A WDP over the bids with every winner's bids discounted by its utility ``v_j - p_j``; bids
+    whose discounted value is not positive (below ``2^-40`` of the largest bid) cannot add to an
+    offer and are left out. With ``approximate=True`` a time limit returns the best coalition
+    found (greedy at least), marked ``exact=False``.
+    """
     utility = {b: outcome.values[b] - payments.get(b, 0.0) for b in outcome.allocation}
-    kept: list[int] = []
-    bids: list[Bid] = []
-    for k, bid in enumerate(auction.bids):
-        discounted = bid.value - utility.get(bid.bidder, 0.0)
-        if discounted > 0:
-            kept.append(k)
-            bids.append(Bid(bid.bidder, bid.bundle, discounted))
-    sub = Auction(auction.items, tuple(bids))
-    allocation = solve_wdp(sub, options)
-    chosen = [kept[j] for j in allocation.winning_bids]
+    largest = max((bid.value for bid in auction.bids), default=0.0)
+    floor = _NEGLIGIBLE * largest
+    discounted = [bid.value - utility.get(bid.bidder, 0.0) for bid in auction.bids]
+    kept = [k for k, d in enumerate(discounted) if d > floor]
+    revenue = float(sum(payments.get(b, 0.0) for b in outcome.allocation))
+    chosen: tuple[int, ...] = ()
+    exact = True
+    if kept:
+        model, cols = wdp_model(auction, kept, values=discounted)
+        solution = solve_linear(model, options)
+        if solution.status is SolveStatus.TIME_LIMIT and approximate:
+            exact = False
+            greedy = greedy_completion(auction, [], among=kept, values=discounted)
+            found = (
+                allocation_from_solution(auction, cols, solution).winning_bids
+                if (solution.x is not None)
+                else ()
+            )
+            chosen = max(greedy, found, key=lambda ks: sum(discounted[k] for k in ks))
+        else:
+            require_optimal(solution, what="the core separation problem")
+            chosen = allocation_from_solution(auction, cols, solution).winning_bids
     members = tuple(b for b in auction.bidders if any(auction.bids[k].bidder == b for k in chosen))
     return BlockingCoalition(
         bidders=members,
@@ -112,8 +171,9 @@ def most_blocking_coalition(
             for k in chosen
         },
         value=float(sum(auction.bids[k].value for k in chosen)),
-        offer=allocation.welfare,
-        revenue=float(sum(payments.get(b, 0.0) for b in outcome.allocation)),
+        offer=float(sum(discounted[k] for k in chosen)),
+        revenue=revenue,
+        exact=exact,
     )
 
 
@@ -123,10 +183,13 @@ def is_in_core(
     tolerances: Tolerances | None = None,
     options: SolverOptions | None = None,
 ) -> tuple[bool, BlockingCoalition]:
-    """Whether ``outcome``'s payments are in the core, with the most blocking coalition."""
-    tol = tolerances or Tolerances()
+    """Whether ``outcome``'s payments are in the core, with the most blocking coalition.
+
+    The coalition blocks when its offer exceeds the revenue by more than ``rel_tol`` times the
+    larger of the two (:meth:`BlockingCoalition.blocks`).
+    """
     coalition = most_blocking_coalition(auction, outcome, outcome.payments, options)
-    return coalition.offer <= coalition.revenue + tol.slack(coalition.offer), coalition
+    return not coalition.blocks(tolerances), coalition
 
 
 def _constraint(outcome: AuctionOutcome, coalition: BlockingCoalition) -> CoreConstraint:
@@ -137,8 +200,9 @@ def _constraint(outcome: AuctionOutcome, coalition: BlockingCoalition) -> CoreCo
 
 
 def _rows(
-    winners: list[str], constraints: list[CoreConstraint]
+    winners: list[str], constraints: list[CoreConstraint], scale: float
 ) -> tuple[sp.csc_matrix, np.ndarray]:
+    """Core constraints as rows ``A p >= rhs``, right-hand sides in units of ``scale``."""
     index = {b: i for i, b in enumerate(winners)}
     rows, cols = [], []
     for r, con in enumerate(constraints):
@@ -149,60 +213,78 @@ def _rows(
         (np.ones(len(rows)), (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))),
         shape=(len(constraints), len(winners)),
     )
-    return a, np.array([c.rhs for c in constraints], dtype=np.float64)
+    return a, np.array([c.rhs / scale for c in constraints], dtype=np.float64)
 
 
 def _min_revenue(
-    winners: list[str],
+    a: sp.csc_matrix,
+    rhs: np.ndarray,
     lower: np.ndarray,
     upper: np.ndarray,
-    constraints: list[CoreConstraint],
     options: SolverOptions,
-) -> tuple[np.ndarray, float]:
-    a, rhs = _rows(winners, constraints)
+) -> np.ndarray:
+    """The minimum-revenue point of the generated core constraints (scaled units)."""
+    n = len(lower)
     model = LinearModel(
-        c=np.ones(len(winners)),
+        c=np.ones(n),
         a_matrix=a,
         row_lower=rhs,
-        row_upper=np.full(len(constraints), np.inf),
+        row_upper=np.full(len(rhs), np.inf),
         col_lower=lower,
         col_upper=upper,
-        integrality=np.zeros(len(winners), dtype=np.bool_),
+        integrality=np.zeros(n, dtype=np.bool_),
         maximize=False,
+        scale_objective=True,
+        tight=True,
     )
     solution = require_optimal(solve_linear(model, options), what="the minimum-revenue core LP")
-    assert solution.x is not None
-    return np.clip(solution.x, lower, upper), float(solution.x.sum())
+    if solution.x is None:  # pragma: no cover - require_optimal guarantees a point
+        raise SolverError("the minimum-revenue core LP returned no point", status="error")
+    return np.clip(solution.x, lower, upper)
 
 
 def _nearest(
-    winners: list[str],
+    a: sp.csc_matrix,
+    rhs: np.ndarray,
     vcg_payments: np.ndarray,
     upper: np.ndarray,
-    constraints: list[CoreConstraint],
     revenue: float,
-    tol: Tolerances,
+    options: SolverOptions,
 ) -> np.ndarray:
-    n = len(winners)
-    a_core, rhs = _rows(winners, constraints)
-    slack = tol.slack(revenue) * 1e-3
-    a = sp.vstack([a_core, sp.csc_matrix(np.ones((1, n))), sp.identity(n, format="csc")]).tocsc()
-    lower = np.concatenate([rhs, [revenue - slack], vcg_payments])
-    upper_all = np.concatenate([np.full(len(constraints), np.inf), [revenue + slack], upper])
+    """The point of the minimum-revenue face closest to VCG (scaled units).
+
+    Solved over the face in its own units: ``p = p_vcg + D x`` with ``D = MRC - sum p_vcg``
+    the revenue to distribute above VCG, so ``min ||x||^2`` s.t. ``sum x = 1``, ``0 <= x <=
+    (v - p_vcg) / D`` and ``A x >= (rhs - A p_vcg) / D``: every number the QP solver sees is
+    about 1 whatever the size of ``D`` next to the bids (HiGHS's QP ended in a solve error on
+    ``min ||p||^2, p1 + p2 = 6.25e-5`` in units of the largest bid).
+    """
+    n = len(vcg_payments)
+    excess = revenue - float(vcg_payments.sum())
+    if excess <= 0.0:  # VCG is the minimum-revenue core point
+        return vcg_payments.copy()
+    ones = sp.csc_matrix(np.ones((1, n)))
     model = QuadraticModel(
         p_matrix=sp.identity(n, format="csc") * 2.0,
-        q=-2.0 * vcg_payments,
-        a_matrix=a,
-        lower=lower,
-        upper=upper_all,
+        q=np.zeros(n),
+        a_matrix=sp.vstack([a, ones, sp.identity(n, format="csc")]).tocsc(),
+        lower=np.concatenate([(rhs - a @ vcg_payments) / excess, [1.0], np.zeros(n)]),
+        upper=np.concatenate([np.full(len(rhs), np.inf), [1.0], (upper - vcg_payments) / excess]),
     )
-    solution = solve_qp(model)
+    qp_options = QpOptions(eps_abs=1e-10, eps_rel=1e-10, time_limit=options.time_limit)
+    solution = solve_qp_active_set(model, qp_options)
+    if solution.status is not SolveStatus.OPTIMAL and solution.status is not SolveStatus.TIME_LIMIT:
+        # HiGHS's QP solver ended in a solve error on a few tiny well-posed QPs (2 variables,
+        # unscaled): OSQP, polished, on the same well-scaled model is the second opinion
+        second = solve_qp(model, qp_options)
+        if second.status is SolveStatus.OPTIMAL:
+            solution = second
     if solution.status is not SolveStatus.OPTIMAL or solution.x is None:
-        raise SolverError(
-            f"the VCG-nearest core QP ended with status '{solution.status.value}'",
-            status=solution.status.value,
-        )
-    return np.clip(solution.x, vcg_payments, upper)
+        message = f"the VCG-nearest core QP ended with status '{solution.status.value}'"
+        if solution.status is SolveStatus.TIME_LIMIT:
+            raise SolveTimeLimitError(message + "; raise the time limit")
+        raise SolverError(message, status=solution.status.value)
+    return np.clip(vcg_payments + excess * solution.x, vcg_payments, upper)
 
 
 def core_payments(
@@ -213,6 +295,7 @@ def core_payments(
     options: SolverOptions | None = None,
     tolerances: Tolerances | None = None,
     max_iterations: int = 500,
+    approximate: bool = False,
 ) -> CoreResult:
     """Core-selecting payments for ``vcg_outcome``'s allocation by constraint generation.
 
@@ -222,35 +305,83 @@ def core_payments(
         ``"bidder-optimal"`` (minimum-revenue core) or ``"vcg-nearest"`` (Day & Cramton 2012).
     max_iterations:
         Bound on separation rounds; exceeding it raises :class:`ConvergenceError`.
+    approximate:
+        Accept time-limited solves: the loop then stops with the payments found so far and the
+        result is marked ``exact=False`` (without it a time limit raises
+        :class:`~pivotal.errors.SolveTimeLimitError`).
     """
-    if rule not in {"bidder-optimal", "vcg-nearest"}:
-        raise ValueError(f"unknown core rule '{rule}'")
+    if rule not in CORE_RULES:
+        raise InputError(f"unknown core rule '{rule}'; use one of {', '.join(CORE_RULES)}")
     start = time.perf_counter()
     opts = options or SolverOptions()
     tol = tolerances or Tolerances()
     winners = list(vcg_outcome.allocation)
-    lower = np.array([vcg_outcome.payments[b] for b in winners], dtype=np.float64)
-    upper = np.array([vcg_outcome.values[b] for b in winners], dtype=np.float64)
+    upper_money = np.array([vcg_outcome.values[b] for b in winners], dtype=np.float64)
+    lower_money = np.clip(
+        np.array([vcg_outcome.payments[b] for b in winners], dtype=np.float64), 0.0, upper_money
+    )
+    scale = power_of_two_scale(max((bid.value for bid in auction.bids), default=0.0))
+    lower, upper = lower_money / scale, upper_money / scale
     current = lower.copy()
     constraints: list[CoreConstraint] = []
+    seen: set[tuple[tuple[str, ...], float]] = set()
     mrc = float(current.sum())
-    for iteration in range(1, max_iterations + 1):
-        payments = dict(zip(winners, current.tolist(), strict=True))
-        coalition = most_blocking_coalition(auction, vcg_outcome, payments, opts)
-        if coalition.offer <= coalition.revenue + tol.slack(coalition.offer):
-            return CoreResult(
-                rule=rule,
-                payments={b: payments.get(b, 0.0) for b in auction.bidders},
-                revenue=float(current.sum()),
-                mrc_revenue=mrc,
-                constraints=tuple(constraints),
-                separations=iteration,
-                seconds=time.perf_counter() - start,
+    exact = vcg_outcome.exact
+    separations = 0
+
+    def result(payments: np.ndarray, mrc_scaled: float, proven: bool) -> CoreResult:
+        money = np.clip(payments * scale, lower_money, upper_money)
+        paid = dict(zip(winners, money.tolist(), strict=True))
+        return CoreResult(
+            rule=rule,
+            payments={b: paid.get(b, 0.0) for b in auction.bidders},
+            revenue=float(money.sum()),
+            mrc_revenue=mrc_scaled * scale,
+            constraints=tuple(constraints),
+            separations=separations,
+            seconds=time.perf_counter() - start,
+            exact=proven,
+        )
+
+    for _ in range(max_iterations):
+        payments = dict(zip(winners, (current * scale).tolist(), strict=True))
+        coalition = most_blocking_coalition(
+            auction, vcg_outcome, payments, opts, approximate=approximate
+        )
+        separations += 1
+        if not coalition.exact:
+            exact = False
+        if not coalition.blocks(tol):
+            return result(current, mrc, exact and coalition.exact)
+        constraint = _constraint(vcg_outcome, coalition)
+        key = (constraint.payers, constraint.rhs)
+        if key in seen:
+            raise SolverError(
+                f"core constraint generation found coalition {list(constraint.coalition)} "
+                "blocking again after its constraint was added (the payment program's solution "
+                "violates it beyond the tolerance)",
+                status="error",
             )
-        constraints.append(_constraint(vcg_outcome, coalition))
-        current, mrc = _min_revenue(winners, lower, upper, constraints, opts)
-        if rule == "vcg-nearest":
-            current = _nearest(winners, lower, upper, constraints, mrc, tol)
+        seen.add(key)
+        constraints.append(constraint)
+        a, rhs = _rows(winners, constraints, scale)
+        try:
+            current = _min_revenue(a, rhs, lower, upper, opts)
+            mrc = float(current.sum())
+            if rule == "vcg-nearest":
+                current = _nearest(a, rhs, lower, upper, mrc, opts)
+        except SolveTimeLimitError:
+            if not approximate:
+                raise
+            # the payments of the previous round are the best found: not proven in the core
+            return result(current, mrc, False)
+        except SolverError as exc:
+            if exc.status != SolveStatus.INFEASIBLE.value or vcg_outcome.exact:
+                raise
+            # an allocation accepted from a time-limited solve need not be efficient, and then
+            # its core can be empty (a coalition offers more than the winners' values): keep
+            # the payments found so far, marked inexact like the allocation
+            return result(current, mrc, False)
     raise ConvergenceError(
         f"core constraint generation did not converge in {max_iterations} rounds"
     )

@@ -11,6 +11,7 @@ from pivotal.auctions.core_payments import core_payments
 from pivotal.auctions.outcome import AuctionOutcome, build_outcome
 from pivotal.auctions.winner_determination import Allocation, solve_wdp
 from pivotal.engine import Engine
+from pivotal.errors import InputError
 from pivotal.results import Provenance, Tolerances, package_version
 from pivotal.solvers import SolverOptions
 
@@ -60,9 +61,26 @@ def pay_as_bid(
     return build_outcome(auction, winners, payments, provenance)
 
 
+def payment_rule(rule: PaymentRule | str) -> PaymentRule:
+    """The payment rule named ``rule`` (its value, e.g. ``"core-vcg-nearest"``, or the member).
+
+    Raises
+    ------
+    InputError
+        For a name that is not a payment rule, listing the valid names.
+    """
+    if isinstance(rule, PaymentRule):
+        return rule
+    try:
+        return PaymentRule(str(rule).strip().lower())
+    except ValueError:
+        names = ", ".join(r.value for r in PaymentRule)
+        raise InputError(f"unknown payment rule {rule!r}; use one of: {names}") from None
+
+
 def run_auction(
     auction: Auction,
-    rule: PaymentRule = PaymentRule.VCG,
+    rule: PaymentRule | str = PaymentRule.VCG,
     options: SolverOptions | None = None,
     *,
     approximate: bool = False,
@@ -72,10 +90,13 @@ def run_auction(
 ) -> AuctionOutcome:
     """Solve winner determination and charge ``rule``'s payments.
 
-    Core rules start from the VCG outcome (VCG payments are the lower bounds of the core
-    program) and add the core constraints found by separation; their provenance records the
-    minimum core revenue and the number of constraints generated.
+    ``rule`` is a :class:`PaymentRule` or its name (``"vcg"``, ``"core-vcg-nearest"``,
+    ``"core-bidder-optimal"``, ``"pay-as-bid"``). Core rules start from the VCG outcome (VCG
+    payments are the lower bounds of the core program) and add the core constraints found by
+    separation; their provenance records the minimum core revenue and the number of constraints
+    generated. ``approximate`` governs every solve, the core program's included.
     """
+    rule = payment_rule(rule)
     if rule is PaymentRule.PAY_AS_BID:
         return pay_as_bid(auction, options, approximate=approximate, tolerances=tolerances)
     base = vcg(
@@ -88,32 +109,43 @@ def run_auction(
     )
     if rule is PaymentRule.VCG:
         return base
-    return core_outcome(auction, base, rule, options, tolerances=tolerances)
+    return core_outcome(
+        auction, base, rule, options, tolerances=tolerances, approximate=approximate
+    )
 
 
 def core_outcome(
     auction: Auction,
     base: AuctionOutcome,
-    rule: PaymentRule,
+    rule: PaymentRule | str,
     options: SolverOptions | None = None,
     *,
     tolerances: Tolerances | None = None,
+    approximate: bool = False,
 ) -> AuctionOutcome:
-    """A core rule's outcome on top of an already computed VCG outcome ``base``."""
+    """A core rule's outcome on top of an already computed VCG outcome ``base``.
+
+    The outcome is exact only when ``base`` is and every core solve proved optimality.
+    """
+    rule = payment_rule(rule)
     if rule not in (PaymentRule.CORE_VCG_NEAREST, PaymentRule.CORE_BIDDER_OPTIMAL):
-        raise ValueError(f"{rule.value} is not a core-selecting rule")
+        raise InputError(
+            f"{rule.value} is not a core-selecting rule; use core-vcg-nearest or "
+            "core-bidder-optimal"
+        )
     core = core_payments(
         auction,
         base,
         rule="vcg-nearest" if rule is PaymentRule.CORE_VCG_NEAREST else "bidder-optimal",
         options=options,
         tolerances=tolerances,
+        approximate=approximate,
     )
     prov = base.provenance
     provenance = Provenance(
         mechanism=rule.value,
         input_sha256=prov.input_sha256,
-        solver="highs+osqp" if rule is PaymentRule.CORE_VCG_NEAREST else "highs",
+        solver="highs",
         solver_version=prov.solver_version,
         tolerances=prov.tolerances,
         parameters={
@@ -122,9 +154,10 @@ def core_outcome(
             "mrc_revenue": core.mrc_revenue,
             "core_constraints": len(core.constraints),
             "core_separations": core.separations,
+            "approximate": approximate or bool(prov.parameters.get("approximate", False)),
         },
         seconds=prov.seconds + core.seconds,
         n_solves=prov.n_solves + core.separations + len(core.constraints),
-        exact=prov.exact,
+        exact=prov.exact and core.exact,
     )
     return build_outcome(auction, dict(base.winning_bids), core.payments, provenance)

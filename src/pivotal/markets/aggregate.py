@@ -1,23 +1,39 @@
 """Aggregate supply and demand built once; the optimum and all n counterfactuals by price search.
 
-Every closed-form curve's response is a sum of jumps and ramps on its ``r`` axis
-(:mod:`pivotal.markets.curves`). Sorting all events of each side once and taking prefix sums of
-``alpha``, ``beta``, ``alpha*t``, ``beta*t`` and ``beta*t^2`` gives, at any ``r``, in
-``O(log n)``: the side's total quantity ``Q(r) = A + B*r - Bt`` and its total surplus
-``Phi(r) = A*r - At + (B*r^2 - 2*r*Bt + Bt2) / 2`` (sums over events with ``t <= r``).
+Every closed-form curve's response is a sum of *pieces* on its ``r`` axis
+(:meth:`pivotal.markets.curves.Curve.pieces`; ``r = p`` for producers, ``r = -p`` for buyers):
+a jump of ``size`` at ``t0``, or a ramp that rises linearly from 0 at ``t0`` to ``size`` at
+``t1``. Each side's pieces are tabulated once at its sorted breakpoints ``T_k``: the quantity
+just before and just after ``T_k`` and the surplus (the integral of the quantity) at ``T_k``,
+with the slope ``S_k`` of the quantity on ``(T_k, T_k+1)``. At any ``r`` with ``T_k <= r <
+T_k+1`` then, in ``O(log n)``,
+
+    Q(r) = Q_k + S_k (r - T_k),        Phi(r) = Phi_k + Q_k (r - T_k) + S_k (r - T_k)^2 / 2,
+
+sums of nonnegative terms. (The earlier form ``Q = A + B r - Bt`` from prefix sums of slopes
+and slope-weighted positions cancelled catastrophically for near-linear quadratics: a ramp of
+slope ``1/(2b)`` with ``b = 1e-10`` at ``r = 1e6`` made ``B r`` about 5e15 and the quantity was
+off by units; issue 20.) The slopes ``S_k`` are prefix sums of ``+slope`` at ramp starts and
+``-slope`` at ramp ends: they are summed exactly (:func:`exact_cumsum`), so a steep ramp that
+has ended leaves no rounding residue in the slopes after it. A ramp narrower than the spacing of
+floating-point numbers at its position (``t0 + width == t0``) is a jump: its quantity is then
+set by the balance of supply and demand, not by the (unrepresentable) price inside it.
 
 Supply is ``S(p) = Q_S(p)``, demand ``D(p) = Q_D(-p)``. The excess ``S - D`` is nondecreasing in
 ``p``; the clearing price ``p*`` is the smallest price with ``S(p+) >= D(p+)``, found by bisection
 over the sorted breakpoints and linear interpolation inside the last interval (the excess is
-linear between breakpoints). Optimal welfare is total surplus at the clearing price,
+linear between breakpoints). Quantities at an interior crossing are interpolated with the same
+fraction as the price, so they balance even where rounding the price moves a steep ramp's
+response. Optimal welfare is total surplus at the clearing price,
 
     W* = Phi_S(p*) + Phi_D(-p*)
 
 (each agent's surplus is the integral of its response, and at ``p*`` supply equals demand), the
 Lagrangian dual of ``max sum b - sum c`` s.t. supply = demand, which is tight for these convex
-curves. A counterfactual without agent ``k`` subtracts ``k``'s own contributions (computed from
-its few events) inside the same search: all n+1 optima cost ``O(n log n)``, vectorized over
-agents with NumPy.
+curves; its derivative in ``p`` is the excess, zero at ``p*``, so an ulp of price error does not
+show in the welfare. A counterfactual without agent ``k`` subtracts ``k``'s own contributions
+(computed from its few pieces in closed form) inside the same search: all n+1 optima cost
+``O(n log n)``, vectorized over agents with NumPy.
 """
 
 from __future__ import annotations
@@ -33,41 +49,168 @@ from pivotal.markets.market import Agent
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+_LIMB_BITS = 32
+
+
+def exact_cumsum(x: FloatArray) -> FloatArray:
+    """Prefix sums of ``x`` computed exactly, then rounded.
+
+    Every value is split into 32-bit limbs on a common binary grid; the limbs are summed in
+    64-bit integers (exact) and each prefix is rounded back once per limb. A prefix whose terms
+    cancel (``+s`` then ``-s``) is therefore exactly the sum of the remaining terms, and a prefix
+    of nonnegative remaining parts is correct to a few ulps, however large the cancelled terms.
+    """
+    values = np.asarray(x, dtype=np.float64)
+    out = np.zeros(values.shape[0])
+    nonzero = values != 0
+    if not nonzero.any():
+        return out
+    magnitude = np.abs(values)
+    _, exponent = np.frexp(magnitude)  # magnitude = m 2^e, m in [0.5, 1): bits e-53 .. e-1
+    base = int(exponent[nonzero].min()) - 53
+    top = int(exponent[nonzero].max())
+    sign = np.sign(values)
+    while base < top:
+        touched = nonzero & (exponent > base) & (exponent - 53 < base + _LIMB_BITS)
+        limb = np.zeros(values.shape[0])
+        scaled = np.ldexp(magnitude[touched], -base)  # < 2^(53 + 32): no overflow
+        limb[touched] = np.fmod(np.floor(scaled), 2.0**_LIMB_BITS)
+        counts = np.cumsum((sign * limb).astype(np.int64))
+        out += np.ldexp(counts.astype(np.float64), base)
+        base += _LIMB_BITS
+    return out
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Jumps (``t1 == t0``) and ramps (``t1 > t0``) of ``size`` quantity, with their owners."""
+
+    t0: FloatArray
+    t1: FloatArray
+    size: FloatArray
+    owner: IntArray
+
+    @property
+    def is_ramp(self) -> npt.NDArray[np.bool_]:
+        """Ramps (rising over ``[t0, t1]``) as opposed to jumps."""
+        return self.t1 > self.t0
+
+    @property
+    def slope(self) -> FloatArray:
+        """``size / (t1 - t0)`` for ramps (0 for jumps)."""
+        width = self.t1 - self.t0
+        return np.where(width > 0, self.size / np.where(width > 0, width, 1.0), 0.0)
+
+    def take(self, mask: npt.NDArray[np.bool_]) -> Pieces:
+        """The pieces where ``mask`` holds."""
+        return Pieces(self.t0[mask], self.t1[mask], self.size[mask], self.owner[mask])
+
+
+def piece_quantity(p: Pieces, r: FloatArray, right: bool) -> FloatArray:
+    """Each piece's quantity at ``r`` (one ``r`` per piece): right or left limit."""
+    d = r - p.t0
+    width = p.t1 - p.t0
+    ramp = width > 0
+    on = d >= 0 if right else d > 0
+    inside = np.where(ramp, np.minimum(d, width) * p.slope, p.size)
+    full = np.where(ramp & (d >= width), p.size, inside)
+    return np.where(on, full, 0.0)
+
+
+def piece_surplus(p: Pieces, r: FloatArray) -> FloatArray:
+    """Each piece's surplus (integral of its quantity) at ``r``: closed form, no cancellation."""
+    d = r - p.t0
+    width = p.t1 - p.t0
+    ramp = width > 0
+    past = np.maximum(r - p.t1, 0.0)
+    rising = 0.5 * p.slope * np.minimum(np.maximum(d, 0.0), width) ** 2
+    ramp_value = rising + p.size * past
+    return np.where(ramp, ramp_value, p.size * np.maximum(d, 0.0))
+
 
 @dataclass(frozen=True)
 class Side:
-    """Sorted events of one side with prefix sums (index k sums the first k events)."""
+    """One side's quantity and surplus tabulated at its sorted breakpoints ``t``.
+
+    ``q_left[k]`` / ``q_right[k]``: quantity just before / after ``t[k]``; ``slope[k]``: slope on
+    ``(t[k], t[k+1])``; ``surplus[k]``: surplus at ``t[k]``.
+    """
 
     t: FloatArray
-    cum_a: FloatArray
-    cum_at: FloatArray
-    cum_b: FloatArray
-    cum_bt: FloatArray
-    cum_bt2: FloatArray
+    q_left: FloatArray
+    q_right: FloatArray
+    slope: FloatArray
+    surplus: FloatArray
 
     @classmethod
-    def build(cls, t: FloatArray, alpha: FloatArray, beta: FloatArray) -> Side:
-        order = np.argsort(t, kind="stable")
-        t, alpha, beta = t[order], alpha[order], beta[order]
-
-        def cum(x: FloatArray) -> FloatArray:
-            return np.concatenate([[0.0], np.cumsum(x)])
-
-        return cls(t, cum(alpha), cum(alpha * t), cum(beta), cum(beta * t), cum(beta * t * t))
+    def build(cls, pieces: Pieces) -> Side:
+        """Tabulate the pieces (all of one side)."""
+        ramp = pieces.is_ramp
+        slopes = pieces.slope
+        pos = np.concatenate([pieces.t0, pieces.t1[ramp]])
+        jump = np.concatenate([np.where(ramp, 0.0, pieces.size), np.zeros(int(ramp.sum()))])
+        dslope = np.concatenate([np.where(ramp, slopes, 0.0), -slopes[ramp]])
+        order = np.argsort(pos, kind="stable")
+        pos, jump, dslope = pos[order], jump[order], dslope[order]
+        if pos.size == 0:
+            empty = np.zeros(0)
+            return cls(empty, empty, empty, empty, empty)
+        t, first = np.unique(pos, return_index=True)
+        last = np.concatenate([first[1:], [pos.size]]) - 1
+        jumps = np.add.reduceat(jump, first)
+        slope = np.maximum(exact_cumsum(dslope)[last], 0.0)
+        gap = np.diff(t)
+        rise = jumps[:-1] + slope[:-1] * gap  # quantity gained from just before t[k] to t[k+1]
+        q_left = np.concatenate([[0.0], np.cumsum(rise)])
+        q_right = q_left + jumps
+        area = q_right[:-1] * gap + 0.5 * slope[:-1] * gap * gap
+        surplus = np.concatenate([[0.0], np.cumsum(area)])
+        return cls(t, q_left, q_right, slope, surplus)
 
     def quantity(self, r: FloatArray, right: bool) -> FloatArray:
-        """Total quantity at ``r``: right limit (events at ``r`` included) or left limit."""
-        k = np.searchsorted(self.t, r, side="right" if right else "left")
-        return self.cum_a[k] + self.cum_b[k] * r - self.cum_bt[k]
+        """Total quantity at ``r``: right limit (breakpoints at ``r`` included) or left limit."""
+        if self.t.size == 0:
+            return np.zeros(np.shape(r))
+        k = np.searchsorted(self.t, r, side="right") - 1
+        kk = np.maximum(k, 0)
+        d = r - self.t[kk]
+        after = self.q_right[kk] + self.slope[kk] * d
+        value = after if right else np.where(d > 0, after, self.q_left[kk])
+        return np.where(k >= 0, value, 0.0)
 
-    def surplus(self, r: FloatArray) -> FloatArray:
+    def surplus_at(self, r: FloatArray) -> FloatArray:
         """Total surplus (integral of quantity) at ``r``."""
-        k = np.searchsorted(self.t, r, side="right")
-        return (
-            self.cum_a[k] * r
-            - self.cum_at[k]
-            + 0.5 * (self.cum_b[k] * r * r - 2.0 * r * self.cum_bt[k] + self.cum_bt2[k])
-        )
+        if self.t.size == 0:
+            return np.zeros(np.shape(r))
+        k = np.searchsorted(self.t, r, side="right") - 1
+        kk = np.maximum(k, 0)
+        d = r - self.t[kk]
+        value = self.surplus[kk] + self.q_right[kk] * d + 0.5 * self.slope[kk] * d * d
+        return np.where(k >= 0, value, 0.0)
+
+
+def pieces_from_events(
+    ev_t: FloatArray, ev_a: FloatArray, ev_b: FloatArray, owner: IntArray
+) -> Pieces:
+    """Pieces from the older event form: jumps ``(t, alpha, 0)``, ramps as a start ``(t0, 0,
+    +s)`` and an end ``(t1, 0, -s)`` of the same owner (paired in order of position)."""
+    jump = ev_b == 0
+    starts = np.flatnonzero(ev_b > 0)
+    ends = np.flatnonzero(ev_b < 0)
+    if starts.size != ends.size:
+        raise ValueError("every ramp start needs a ramp end of the same owner")
+    starts = starts[np.lexsort((ev_t[starts], owner[starts]))]
+    ends = ends[np.lexsort((ev_t[ends], owner[ends]))]
+    if np.any(owner[starts] != owner[ends]):
+        raise ValueError("every ramp start needs a ramp end of the same owner")
+    t0, t1 = ev_t[starts], ev_t[ends]
+    size = ev_b[starts] * (t1 - t0)
+    return Pieces(
+        np.concatenate([ev_t[jump], t0]),
+        np.concatenate([ev_t[jump], t1]),
+        np.concatenate([ev_a[jump], size]),
+        np.concatenate([owner[jump], owner[starts]]).astype(np.int64),
+    )
 
 
 class AggregateMarket:
@@ -80,23 +223,32 @@ class AggregateMarket:
     """
 
     def __init__(self, agents: Sequence[Agent]) -> None:
-        ts: list[float] = []
-        alphas: list[float] = []
-        betas: list[float] = []
-        owners: list[int] = []
+        t0: list[float] = []
+        t1: list[float] = []
+        size: list[float] = []
+        owner: list[int] = []
         for i, agent in enumerate(agents):
-            for t, alpha, beta in agent.curve.events():
-                ts.append(t)
-                alphas.append(alpha)
-                betas.append(beta)
-                owners.append(i)
+            for start, end, amount in agent.curve.pieces():
+                t0.append(start)
+                t1.append(end)
+                size.append(amount)
+                owner.append(i)
         self._setup(
             np.array([a.curve.sign for a in agents], dtype=np.float64),
-            np.asarray(ts, dtype=np.float64),
-            np.asarray(alphas, dtype=np.float64),
-            np.asarray(betas, dtype=np.float64),
-            np.asarray(owners, dtype=np.int64),
+            Pieces(
+                np.asarray(t0, dtype=np.float64),
+                np.asarray(t1, dtype=np.float64),
+                np.asarray(size, dtype=np.float64),
+                np.asarray(owner, dtype=np.int64),
+            ),
         )
+
+    @classmethod
+    def from_pieces(cls, sign: FloatArray, pieces: Pieces) -> AggregateMarket:
+        """Build from flat piece arrays (``sign`` per agent: +1 producer, -1 buyer)."""
+        self = cls.__new__(cls)
+        self._setup(sign, pieces)
+        return self
 
     @classmethod
     def from_arrays(
@@ -107,25 +259,18 @@ class AggregateMarket:
         ev_b: FloatArray,
         ev_owner: IntArray,
     ) -> AggregateMarket:
-        """Build from flat event arrays (``sign`` per agent: +1 producer, -1 buyer)."""
-        self = cls.__new__(cls)
-        self._setup(sign, ev_t, ev_a, ev_b, ev_owner)
-        return self
+        """Build from flat event arrays (see :func:`pieces_from_events`)."""
+        return cls.from_pieces(sign, pieces_from_events(ev_t, ev_a, ev_b, ev_owner))
 
-    def _setup(
-        self,
-        sign: FloatArray,
-        ev_t: FloatArray,
-        ev_a: FloatArray,
-        ev_b: FloatArray,
-        ev_owner: IntArray,
-    ) -> None:
-        """Keep the per-agent events and build both sides' prefix sums and the breakpoints."""
+    def _setup(self, sign: FloatArray, pieces: Pieces) -> None:
+        """Keep the per-agent pieces and tabulate both sides and the breakpoints."""
         self.n = int(sign.shape[0])
-        self.sign, self.ev_t, self.ev_a, self.ev_b, self.ev_owner = sign, ev_t, ev_a, ev_b, ev_owner
-        producer_ev = sign[ev_owner] > 0
-        self.supply = Side.build(ev_t[producer_ev], ev_a[producer_ev], ev_b[producer_ev])
-        self.demand = Side.build(ev_t[~producer_ev], ev_a[~producer_ev], ev_b[~producer_ev])
+        self.sign = sign
+        keep = pieces.size > 0
+        self.pieces = pieces.take(keep)
+        producer = sign[self.pieces.owner] > 0
+        self.supply = Side.build(self.pieces.take(producer))
+        self.demand = Side.build(self.pieces.take(~producer))
         prices = np.concatenate([self.supply.t, -self.demand.t])
         self.breakpoints = np.unique(prices) if prices.size else np.zeros(1)
 
@@ -137,25 +282,25 @@ class AggregateMarket:
         left limit in price) or ``"surplus"``.
         """
         mask = exclude >= 0
-        if not mask.any() or self.ev_t.size == 0:
+        if not mask.any() or self.pieces.t0.size == 0:
             return np.zeros(len(exclude))
         slot = np.full(self.n, -1, dtype=np.int64)
         slot[exclude[mask]] = np.flatnonzero(mask)
-        ev_slot = slot[self.ev_owner]
-        used = ev_slot >= 0
-        ev = np.flatnonzero(used)
-        j = ev_slot[ev]
-        sign = self.sign[self.ev_owner[ev]]
+        piece_slot = slot[self.pieces.owner]
+        used = piece_slot >= 0
+        mine = self.pieces.take(used)
+        j = piece_slot[used]
+        sign = self.sign[mine.owner]
         r = sign * price[j]
-        t = self.ev_t[ev]
-        d = r - t
         if what == "surplus":
-            contrib = np.where(d >= 0, self.ev_a[ev] * d + 0.5 * self.ev_b[ev] * d * d, 0.0)
+            contrib = piece_surplus(mine, r)
         else:
             # right limit in price = right limit in r for producers, left limit for buyers
             right_in_r = (sign > 0) == (what == "q_right")
-            active = np.where(right_in_r, d >= 0, d > 0)
-            contrib = np.where(active, self.ev_a[ev] + self.ev_b[ev] * d, 0.0) * sign
+            contrib = (
+                np.where(right_in_r, piece_quantity(mine, r, True), piece_quantity(mine, r, False))
+                * sign
+            )
         return np.bincount(j, weights=contrib, minlength=len(exclude)).astype(np.float64)
 
     def excess(self, price: FloatArray, exclude: IntArray, right: bool) -> FloatArray:
@@ -164,8 +309,10 @@ class AggregateMarket:
         d = self.demand.quantity(-price, not right)
         return s - d - self._own(exclude, price, "q_right" if right else "q_left")
 
-    def clearing_prices(self, exclude: IntArray) -> FloatArray:
-        """Smallest clearing price without each agent in ``exclude`` (-1: nobody excluded)."""
+    def _crossings(
+        self, exclude: IntArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+        """Clearing prices and, for crossings inside an interval, its ends and the fraction."""
         bp = self.breakpoints
         m = len(bp)
         lo = np.full(len(exclude), -1, dtype=np.int64)
@@ -179,30 +326,68 @@ class AggregateMarket:
             hi = np.where(open_ & ok, mid, hi)
             lo = np.where(open_ & ~ok, mid, lo)
         price = bp[hi].copy()
+        left = bp[np.maximum(hi - 1, 0)]
+        frac = np.zeros(len(exclude))
+        crossing = np.zeros(len(exclude), dtype=np.bool_)
         inner = hi > 0
         if inner.any():
-            left = bp[np.maximum(hi - 1, 0)]
             f_left = self.excess(left, exclude, right=True)
             g_right = self.excess(bp[hi], exclude, right=False)
             crossing = inner & (g_right > 0) & (f_left < 0)
             denom = np.where(crossing, g_right - f_left, 1.0)
-            interp = left + (bp[hi] - left) * (-f_left) / denom
+            frac = np.where(crossing, np.clip(-f_left / denom, 0.0, 1.0), 0.0)
+            interp = left + (bp[hi] - left) * frac
             price = np.where(crossing, np.clip(interp, left, bp[hi]), price)
-        return price
+        return price, left, bp[hi], crossing, frac
+
+    def clearing_prices(self, exclude: IntArray) -> FloatArray:
+        """Smallest clearing price without each agent in ``exclude`` (-1: nobody excluded)."""
+        return self._crossings(exclude)[0]
 
     def welfare(self, price: FloatArray, exclude: IntArray) -> FloatArray:
         """Optimal welfare at the clearing ``price`` (total surplus), without ``exclude``."""
-        total = self.supply.surplus(price) + self.demand.surplus(-price)
+        total = self.supply.surplus_at(price) + self.demand.surplus_at(-price)
         return total - self._own(exclude, price, "surplus")
 
     def responses(self, price: float) -> tuple[FloatArray, FloatArray]:
         """Every agent's optimal quantity interval ``[lo, hi]`` at ``price``."""
-        r = self.sign[self.ev_owner] * price
-        d = r - self.ev_t
-        base = self.ev_a + self.ev_b * d
-        lo = np.bincount(self.ev_owner, np.where(d > 0, base, 0.0), minlength=self.n)
-        hi = np.bincount(self.ev_owner, np.where(d >= 0, base, 0.0), minlength=self.n)
+        r = self.sign[self.pieces.owner] * price
+        lo = np.bincount(self.pieces.owner, piece_quantity(self.pieces, r, False), minlength=self.n)
+        hi = np.bincount(self.pieces.owner, piece_quantity(self.pieces, r, True), minlength=self.n)
         return lo.astype(np.float64), hi.astype(np.float64)
+
+    def cleared(self) -> tuple[float, FloatArray, float]:
+        """The clearing price, every agent's quantity and the traded total.
+
+        At a crossing inside an interval between breakpoints every response is linear in the
+        price there, so each agent gets its quantity at the interval's left end plus the
+        crossing's fraction of its change over the interval: supply equals demand to rounding
+        even where the rounded price sits inside a ramp too steep to evaluate at it. At a
+        breakpoint, agents indifferent at the price share by :func:`ration`.
+        """
+        none = np.array([-1], dtype=np.int64)
+        prices, left, right, crossing, frac = self._crossings(none)
+        price = float(prices[0])
+        if bool(crossing[0]):
+            start = self.quantities_at(float(left[0]), right_limit=True)
+            end = self.quantities_at(float(right[0]), right_limit=False)
+            q = start + float(frac[0]) * (end - start)
+            return price, q, float(q[self.sign > 0].sum())
+        lo, hi = self.responses(price)
+        q, traded = ration(self.sign, lo, hi)
+        return price, q, traded
+
+    def quantities_at(self, price: float, *, right_limit: bool) -> FloatArray:
+        """Every agent's quantity at ``price`` as a right (or left) limit in price."""
+        sign = self.sign[self.pieces.owner]
+        r = sign * price
+        # right limit in price = right limit in r for producers, left limit for buyers
+        q = np.where(
+            (sign > 0) == right_limit,
+            piece_quantity(self.pieces, r, True),
+            piece_quantity(self.pieces, r, False),
+        )
+        return np.bincount(self.pieces.owner, q, minlength=self.n).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -225,10 +410,8 @@ def solve_all(agg: AggregateMarket) -> MarketSolution:
     (exact also for an agent rationed at a step, since it is indifferent there).
     """
     none = np.array([-1], dtype=np.int64)
-    price = float(agg.clearing_prices(none)[0])
+    price, q, traded = agg.cleared()
     welfare = float(agg.welfare(np.array([price]), none)[0])
-    lo, hi = agg.responses(price)
-    q, traded = ration(agg.sign, lo, hi)
     everyone = np.arange(agg.n, dtype=np.int64)
     surplus = agg._own(everyone, np.full(agg.n, price), "surplus")
     values = price * q - agg.sign * surplus

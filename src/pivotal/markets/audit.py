@@ -85,20 +85,48 @@ class MarketAudit:
         }
 
 
+def money_scale(market: Market, outcome: MarketOutcome) -> float:
+    """The money magnitude of a market's outcome: the largest of ``|W*|``, the agents' values
+    and the gross value ``p* * traded`` (1.0 only when everything is 0)."""
+    sizes = [abs(outcome.welfare), abs(outcome.price * outcome.traded)]
+    sizes += [abs(v) for v in outcome.values.values()]
+    return max(sizes) or 1.0
+
+
 def outcome_checks(market: Market, outcome: MarketOutcome, tol: Tolerances) -> list[Check]:
-    """Balance, KKT, welfare identity, IR, budget sign, VCG >= uniform-price profit."""
-    scale_ = max([1.0, abs(outcome.welfare)] + [abs(v) for v in outcome.values.values()])
-    slack = tol.slack(scale_) * 10
+    """Balance, KKT, welfare identity, IR, budget sign, VCG >= uniform-price profit.
+
+    Each check compares amounts in its own units, with a slack of ``10 * rel_tol`` of their
+    magnitude: quantities against the traded total or the agent's capacity, money against
+    :func:`money_scale`, prices against the largest marginal value in the market. (A money
+    slack applied to quantities let a supply of 4.0745 pass against a demand of 4; issue 20.)
+    """
+    rel = 10 * tol.rel_tol
+    money = rel * money_scale(market, outcome)
     supply = sum(outcome.quantities[a.name] for a in market.producers)
     demand = sum(outcome.quantities[a.name] for a in market.buyers)
+    quantity = rel * max(supply, demand)
     checks = [
-        Check("balance", abs(supply - demand) <= slack, f"supply {supply:g} = demand {demand:g}")
+        Check(
+            "balance",
+            abs(supply - demand) <= quantity,
+            f"supply {supply:.12g} = demand {demand:.12g}",
+        )
     ]
+    marks = [abs(a.curve.marginal(0.0)) for a in market.agents]
+    marks += [abs(a.curve.marginal(a.curve.capacity)) for a in market.agents]
+    price_slack = rel * max([abs(outcome.price), *marks, 0.0])
     bad_kkt = []
     for agent in market.agents:
-        lo, hi = agent.curve.response(outcome.price)
+        # a steep ramp's response moves by its whole width within an ulp of the price: the
+        # quantity is a best response to some price within the price slack of p*
+        low = agent.curve.response(outcome.price - price_slack)
+        high = agent.curve.response(outcome.price + price_slack)
+        lo = min(low[0], high[0])
+        hi = max(low[1], high[1])
         q = outcome.quantities[agent.name]
-        if not (lo - slack <= q <= hi + slack):
+        q_slack = rel * agent.curve.capacity
+        if not (lo - q_slack <= q <= hi + q_slack):
             bad_kkt.append(agent.name)
     checks.append(
         Check(
@@ -113,11 +141,11 @@ def outcome_checks(market: Market, outcome: MarketOutcome, tol: Tolerances) -> l
     checks.append(
         Check(
             "welfare identity",
-            abs(total - outcome.welfare) <= slack,
-            f"sum b - sum c = {total:g}, W* = {outcome.welfare:g}",
+            abs(total - outcome.welfare) <= money,
+            f"sum b - sum c = {total:.12g}, W* = {outcome.welfare:.12g}",
         )
     )
-    bad_ir = [n for n, u in outcome.utilities.items() if u < -slack]
+    bad_ir = [n for n, u in outcome.utilities.items() if u < -money]
     checks.append(
         Check(
             "individual rationality",
@@ -128,12 +156,12 @@ def outcome_checks(market: Market, outcome: MarketOutcome, tol: Tolerances) -> l
     checks.append(
         Check(
             "no surplus for the mechanism",
-            -outcome.budget <= slack,
+            -outcome.budget <= money,
             f"net revenue {-outcome.budget:g} <= 0 (budget deficit {outcome.budget:g})",
         )
     )
     below = [
-        n for n, u in outcome.utilities.items() if u < outcome.uniform_price.profits[n] - slack
+        n for n, u in outcome.utilities.items() if u < outcome.uniform_price.profits[n] - money
     ]
     checks.append(
         Check(
@@ -192,8 +220,8 @@ def audit_market(
         agents.append(audit_agent(market, agent.name))
         if on_agent is not None:
             on_agent(agent.name)
-    scale_ = max(1.0, abs(outcome.welfare))
-    gainers = [a.name for a in agents if a.vcg_gain > tol.slack(scale_) * 10]
+    slack = 10 * tol.rel_tol * money_scale(market, outcome)
+    gainers = [a.name for a in agents if a.vcg_gain > slack]
     checks.append(
         Check(
             "no profitable misreport under VCG",

@@ -43,9 +43,7 @@ def clear(agents: Sequence[Agent]) -> Clearing:
     """The optimum of the market formed by ``agents`` (either side may be empty)."""
     if all(a.curve.closed_form for a in agents):
         agg = AggregateMarket(agents)
-        price = float(agg.clearing_prices(np.array([-1], dtype=np.int64))[0])
-        lo, hi = agg.responses(price)
-        q, traded = ration(agg.sign, lo, hi)
+        price, q, traded = agg.cleared()
         welfare = float(agg.welfare(np.array([price]), np.array([-1], dtype=np.int64))[0])
         return Clearing(
             price, {a.name: float(x) for a, x in zip(agents, q, strict=True)}, traded, welfare

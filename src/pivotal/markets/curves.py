@@ -10,12 +10,17 @@ with concave benefit ``b`` on ``[0, cap]`` demands ``x(p) = argmax b(x) - p*x``.
 - ``marginal`` (Python API only): any increasing marginal cost (decreasing marginal benefit)
   given as a callable; responses by monotone root finding, values by quadrature.
 
-Closed-form kinds also describe their response as *events* on an axis ``r`` along which the
-quantity is nondecreasing (``r = p`` for producers, ``r = -p`` for buyers): a *jump* of size
-``L`` at ``r = t`` or a *ramp* of slope ``s`` between ``t0`` and ``t1``. The agent's surplus at
-``r`` (profit ``max p*y - c(y)`` for a producer, ``max b(x) - p*x`` for a buyer) is the integral of
-its quantity, ``sum over events t <= r of alpha*(r - t) + beta*(r - t)^2 / 2`` with
-``alpha = L`` for jumps and ``beta = +s`` at ``t0``, ``-s`` at ``t1`` for ramps.
+Closed-form kinds also describe their response as *pieces* on an axis ``r`` along which the
+quantity is nondecreasing (``r = p`` for producers, ``r = -p`` for buyers): a *jump* of ``size``
+at ``t0`` or a *ramp* rising linearly from 0 at ``t0`` to ``size`` at ``t1`` (a quadratic's ``a``
+and ``a + 2 b cap``; a ramp narrower than the floating-point spacing at ``t0`` is a jump). The
+agent's surplus at ``r`` (profit ``max p*y - c(y)`` for a producer, ``max b(x) - p*x`` for a buyer)
+is the integral of its quantity; both are evaluated per piece in closed form.
+
+Numbers are refused at validation when a computation on them could leave double precision:
+every coefficient, point and capacity is 0 or between ``MIN_MAGNITUDE`` (1e-100) and
+``MAX_MAGNITUDE`` (1e100) in absolute value (a subnormal ``b = 1e-310`` made the aggregate curves
+NaN; issue 20).
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ from scipy import integrate, optimize
 from pivotal.errors import InvalidCurveError
 
 Event = tuple[float, float, float]  # (t, alpha, beta) on the r axis
+Piece = tuple[float, float, float]  # (t0, t1, size) on the r axis; t1 == t0 for a jump
+
+MIN_MAGNITUDE = 1e-100
+"""Smallest accepted nonzero magnitude of a curve's numbers."""
+MAX_MAGNITUDE = 1e100
+"""Largest accepted magnitude of a curve's numbers (products and squares stay finite)."""
 
 
 class Role(Enum):
@@ -110,8 +121,35 @@ class Curve:
         assert self.marginal_fn is not None
         return float(self.marginal_fn(q))
 
+    def pieces(self) -> list[Piece]:
+        """The response as jumps and ramps ``(t0, t1, size)`` on the r axis (closed-form kinds).
+
+        A quadratic's ramp runs from ``s*a`` to ``s*a + 2*b*cap`` (as rounded); where that is
+        ``s*a`` again (``2*b*cap`` below the spacing of floats there) it is a jump.
+        """
+        s = self.sign
+        if self.capacity <= 0:
+            return []
+        if self.kind is CurveKind.LINEAR or (self.kind is CurveKind.QUADRATIC and self.b == 0):
+            return [(s * self.a, s * self.a, self.capacity)]
+        if self.kind is CurveKind.QUADRATIC:
+            t0 = s * self.a
+            return [(t0, t0 + 2.0 * self.b * self.capacity, self.capacity)]
+        if self.kind is CurveKind.PIECEWISE_LINEAR:
+            out: list[Piece] = []
+            for (q0, v0), (q1, v1) in zip(self.points, self.points[1:], strict=False):
+                t = s * (v1 - v0) / (q1 - q0)
+                out.append((t, t, q1 - q0))
+            return out
+        raise InvalidCurveError("a 'marginal' curve has no closed-form pieces")
+
     def events(self) -> list[Event]:
-        """The response as jumps and ramps on the r axis (closed-form kinds only)."""
+        """The response as jumps and ramps on the r axis (closed-form kinds only).
+
+        The older form of :meth:`pieces` (``(t, alpha, beta)``: a jump ``alpha`` at ``t``, a
+        ramp's slope ``+beta`` from its start and ``-beta`` from its end); kept for callers of
+        :meth:`pivotal.markets.aggregate.AggregateMarket.from_arrays`.
+        """
         s = self.sign
         if self.capacity <= 0:
             return []
@@ -133,12 +171,14 @@ class Curve:
         if self.closed_form:
             r = self.sign * price
             lo = hi = 0.0
-            for t, alpha, beta in self.events():
-                if t < r:
-                    lo += alpha + beta * (r - t)
-                    hi += alpha + beta * (r - t)
-                elif t == r:
-                    hi += alpha
+            for t0, t1, size in self.pieces():
+                if t1 > t0:  # a ramp: continuous
+                    q = size if r >= t1 else max(r - t0, 0.0) * (size / (t1 - t0))
+                    lo, hi = lo + min(q, size), hi + min(q, size)
+                elif t0 < r:
+                    lo, hi = lo + size, hi + size
+                elif t0 == r:
+                    hi += size
             return min(lo, self.capacity), min(hi, self.capacity)
         fn = self.marginal_fn
         assert fn is not None
@@ -168,6 +208,13 @@ def _finite(name: str, *values: float) -> None:
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             raise InvalidCurveError(f"{name}: expected finite numbers, got {v!r}", field=name)
+        if v != 0 and not MIN_MAGNITUDE <= abs(v) <= MAX_MAGNITUDE:
+            raise InvalidCurveError(
+                f"{name}: {v!r} is outside the accepted magnitudes (0, or between "
+                f"{MIN_MAGNITUDE:g} and {MAX_MAGNITUDE:g} in absolute value); express the curve "
+                "in other units",
+                field=name,
+            )
 
 
 def _capacity(where: str, capacity: float) -> float:
