@@ -16,4 +16,6 @@ EXAMPLES = REPO / "examples"
 @pytest.fixture(scope="session")
 def shared_cases() -> Path:
     """``tests/cases``: reference auctions with independently computed answers."""
+    if not (SHARED_CASES / "README.md").is_file():
+        pytest.fail(f"reference cases not found at {SHARED_CASES} (they belong to the repository)")
     return SHARED_CASES

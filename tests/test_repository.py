@@ -7,6 +7,7 @@ where that folder exists, as it does on the developers' machines and in CI.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -18,12 +19,17 @@ import pytest
 
 from conftest import REPO, SHARED_CASES
 
-# the test files that read the reference cases: they run in the clone, not only collect
-CASE_READERS = sorted(
-    p.name
-    for p in (REPO / "tests").glob("test_*.py")
-    if "shared_cases" in p.read_text() or "SHARED_CASES" in p.read_text()
-)
+
+def _fixture_users() -> list[str]:
+    """Node ids of the tests that take the ``shared_cases`` fixture (only that fixture)."""
+    ids = []
+    for path in sorted((REPO / "tests").glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                args = [a.arg for a in node.args.args]
+                if args == ["shared_cases"]:
+                    ids.append(f"tests/{path.name}::{node.name}")
+    return ids
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -66,7 +72,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_reference_cases_live_in_the_repository() -> None:
     assert SHARED_CASES.is_relative_to(REPO)
     assert (SHARED_CASES / "README.md").is_file()
-    assert CASE_READERS, "no test reads the reference cases: the clone test would prove nothing"
+    assert _fixture_users(), "no test takes shared_cases: the clone test would prove nothing"
 
 
 def test_plain_clone_collects_every_test(clone: Path) -> None:
@@ -85,7 +91,11 @@ def test_plain_clone_collects_every_test(clone: Path) -> None:
         assert count(there) == count(here)
 
 
-def test_plain_clone_runs_the_tests_that_read_the_reference_cases(clone: Path) -> None:
-    proc = _pytest(clone, "-q", "-x", *(f"tests/{name}" for name in CASE_READERS))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout and " failed" not in proc.stdout
+def test_plain_clone_sets_up_the_case_fixture_and_reads_a_case(clone: Path) -> None:
+    # --setup-only runs the fixtures of every test that takes the cases (not the slow bodies)
+    users = _fixture_users()
+    setup = _pytest(clone, "-q", "--setup-only", *users)
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+    read = _pytest(clone, "-q", "tests/test_seed_auction.py::test_seed_vcg_matches_reference")
+    assert read.returncode == 0, read.stdout[-3000:] + read.stderr[-3000:]
+    assert "1 passed" in read.stdout
