@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError
 from pivotal.auctions.bids import Auction, parse_bundle_label
 from pivotal.auctions.cats import auction_from_cats_text
 from pivotal.errors import InputError, InvalidBidError
-from pivotal.fileio import parse_json, read_text
+from pivotal.fileio import display_name, is_stdin, parse_json, read_text, require_kind
 
 Number = StrictFloat
 
@@ -140,8 +140,20 @@ def auction_from_csv_text(text: str, *, source: str = "input") -> Auction:
     return Auction.from_bids(items, triples)
 
 
+def _sniff(text: str) -> str:
+    """The format of auction text read from standard input: json, cats or csv."""
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        return "json"
+    first = stripped.split("\n", 1)[0].strip().lower()
+    if first.startswith("bidder"):
+        return "csv"
+    return "cats"
+
+
 def load_auction(path: str | Path) -> Auction:
-    """Read an auction from a ``.json``, ``.csv`` or CATS ``.txt`` file.
+    """Read an auction from a ``.json``, ``.csv`` or CATS ``.txt`` file (``-``: standard input,
+    format recognized from the text).
 
     Raises
     ------
@@ -149,12 +161,16 @@ def load_auction(path: str | Path) -> Auction:
         If the file is missing, unreadable, or not valid JSON/CSV/CATS.
     InvalidBidError
         If the content is readable but the bids are invalid.
+    InputError
+        If the file is another kind of pivotal document (a market, a scenario, a result).
     """
-    p = Path(path)
-    text = read_text(p)
-    suffix = p.suffix.lower()
-    if suffix == ".csv":
-        return auction_from_csv_text(text, source=str(p))
-    if suffix == ".txt":
-        return auction_from_cats_text(text, source=str(p))
-    return auction_from_document(parse_json(text, p), source=str(p))
+    text = read_text(path)
+    name = display_name(path)
+    fmt = _sniff(text) if is_stdin(path) else Path(path).suffix.lower().lstrip(".")
+    if fmt == "csv":
+        return auction_from_csv_text(text, source=name)
+    if fmt in {"txt", "cats"}:
+        return auction_from_cats_text(text, source=name)
+    doc = parse_json(text, path)
+    require_kind(doc, ("auction",), path)
+    return auction_from_document(doc, source=name)

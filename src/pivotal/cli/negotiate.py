@@ -12,19 +12,37 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from pivotal.cli.common import JsonOpt, OutputOpt, deliver_json, err, handle_errors, num, out
+from pivotal.cli.common import (
+    JsonOpt,
+    OutputOpt,
+    check_file_option,
+    check_folder_option,
+    deliver_json,
+    err,
+    handle_errors,
+    num,
+    out,
+    read_document,
+)
 from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.errors import ConvergenceError, InputError
-from pivotal.fileio import write_text_atomic
+from pivotal.fileio import display_name, make_output_folder, write_text_atomic
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import config_from_document, split_scenario
-from pivotal.negotiation.scenario import Scenario, built_in, generate_scenario, load_scenario
+from pivotal.negotiation.scenario import (
+    Scenario,
+    built_in,
+    generate_scenario,
+    scenario_from_document,
+)
 from pivotal.negotiation.simulation import simulate
 
 negotiate_app = typer.Typer(
     help="Private retailer-vendor negotiation: consensus ADMM with VCG transfers.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 
 
@@ -44,9 +62,30 @@ def _status(record: RoundRecord | None, rounds: int) -> Table:
     return table
 
 
-ScenarioFileArg = Annotated[Path | None, typer.Argument(help="Scenario file (.json).")]
+ScenarioFileArg = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="FILE",
+        help="Scenario file (.json, see docs/scenario-format.md); - reads standard input.",
+        show_default=False,
+    ),
+]
 ScenarioNameOpt = Annotated[
-    str | None, typer.Option("--scenario", help="A built-in scenario: truck-example.")
+    str | None,
+    typer.Option("--scenario", metavar="NAME", help="A built-in scenario: truck-example."),
+]
+ActivityFeeOpt = Annotated[
+    float,
+    typer.Option(
+        "--activity-fee", metavar="AMOUNT", help="Lump sum each vendor pays the retailer."
+    ),
+]
+MaxRoundsOpt = Annotated[
+    int, typer.Option("--max-rounds", metavar="N", help="Rounds per protocol run.")
+]
+EpsOpt = Annotated[
+    float,
+    typer.Option("--eps", metavar="TOL", help="eps_abs = eps_rel of the ADMM stopping rule."),
 ]
 
 
@@ -54,7 +93,10 @@ def _scenario(file: Path | None, name: str | None) -> Scenario:
     """The scenario a command names: a file or a built-in one (exactly one of them)."""
     if (file is None) == (name is None):
         raise InputError("give either a scenario FILE or --scenario NAME (not both)")
-    return built_in(name) if name is not None else load_scenario(file)  # type: ignore[arg-type]
+    if name is not None:
+        return built_in(name)
+    assert file is not None  # for mypy: exactly one of them is given
+    return scenario_from_document(read_document(file, "scenario"), source=display_name(file))
 
 
 @negotiate_app.command("run")
@@ -64,13 +106,9 @@ def negotiate_run(
     scenario: ScenarioNameOpt = None,
     json_out: JsonOpt = False,
     output: OutputOpt = None,
-    activity_fee: Annotated[
-        float, typer.Option("--activity-fee", help="Lump sum each vendor pays the retailer.")
-    ] = 0.0,
-    max_rounds: Annotated[int, typer.Option("--max-rounds", help="Rounds per protocol run.")] = 500,
-    eps: Annotated[
-        float, typer.Option("--eps", help="eps_abs = eps_rel of the stopping rule.")
-    ] = 1e-6,
+    activity_fee: ActivityFeeOpt = 0.0,
+    max_rounds: MaxRoundsOpt = 500,
+    eps: EpsOpt = 1e-6,
     check: Annotated[
         bool,
         typer.Option("--check/--no-check", help="Compare with the centralized LP (simulation)."),
@@ -139,13 +177,28 @@ def negotiate_run(
 @negotiate_app.command("generate")
 @handle_errors
 def negotiate_generate(
-    products: Annotated[int, typer.Option("--products")] = 4,
-    sites: Annotated[int, typer.Option("--sites")] = 3,
-    regions: Annotated[int, typer.Option("--regions")] = 3,
-    weeks: Annotated[int, typer.Option("--weeks")] = 2,
-    vendors: Annotated[int, typer.Option("--vendors")] = 2,
-    seed: Annotated[int, typer.Option("--seed")] = 1,
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("scenario.json"),
+    products: Annotated[
+        int, typer.Option("--products", metavar="N", help="Number of products.")
+    ] = 4,
+    sites: Annotated[
+        int, typer.Option("--sites", metavar="N", help="Retailer sites (distribution centers).")
+    ] = 3,
+    regions: Annotated[
+        int, typer.Option("--regions", metavar="N", help="Customer regions with demand.")
+    ] = 3,
+    weeks: Annotated[int, typer.Option("--weeks", metavar="N", help="Weeks in the plan.")] = 2,
+    vendors: Annotated[int, typer.Option("--vendors", metavar="N", help="Number of vendors.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed.")] = 1,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Scenario file to write (its folder must exist).",
+            callback=check_file_option,
+        ),
+    ] = Path("scenario.json"),
 ) -> None:
     """Generate a random scenario on the bundled US metros."""
     sc = generate_scenario(products, sites, regions, weeks, vendors, np.random.default_rng(seed))
@@ -158,14 +211,26 @@ def negotiate_generate(
 def negotiate_split(
     file: ScenarioFileArg = None,
     scenario: ScenarioNameOpt = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")] = Path(
-        "negotiation"
-    ),
-    activity_fee: Annotated[float, typer.Option("--activity-fee")] = 0.0,
-    max_rounds: Annotated[int, typer.Option("--max-rounds")] = 500,
-    eps: Annotated[float, typer.Option("--eps")] = 1e-6,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR",
+            help="Folder to write (created; its parent must exist).",
+            callback=check_folder_option,
+        ),
+    ] = Path("negotiation"),
+    activity_fee: ActivityFeeOpt = 0.0,
+    max_rounds: MaxRoundsOpt = 500,
+    eps: EpsOpt = 1e-6,
     round_deadline: Annotated[
-        float, typer.Option("--round-deadline", help="Seconds before a silent party pauses it.")
+        float,
+        typer.Option(
+            "--round-deadline",
+            metavar="SECONDS",
+            help="Seconds before a silent party pauses the negotiation.",
+        ),
     ] = 60.0,
 ) -> None:
     """Split a scenario into public terms (DIR/negotiation.json) and each party's private data
@@ -176,6 +241,8 @@ def negotiate_split(
         sc, activity_fee=activity_fee, settings=settings, round_deadline_seconds=round_deadline
     )
     config_from_document(config)  # validates the flags
+    make_output_folder(output)
+    make_output_folder(output / "private")
     write_text_atomic(output / "negotiation.json", json.dumps(config, indent=2) + "\n")
     for party, doc in private.items():
         write_text_atomic(output / "private" / f"{party}.json", json.dumps(doc, indent=2) + "\n")

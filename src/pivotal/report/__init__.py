@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pivotal.fileio import check_output_folder
 from pivotal.report.documents import (
     auction_comparison,
     market_curves,
@@ -198,9 +199,10 @@ def build_report(doc: dict[str, Any]) -> Report:
 
 
 def write_report(doc: dict[str, Any], folder: Path) -> ReportFiles:
-    """Write the report into ``folder`` (created; files appear only once all are written)."""
+    """Write the report into ``folder`` (created if missing, its parent never; files appear
+    only once all are written)."""
+    check_output_folder(folder)
     report = build_report(doc)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=folder.parent))
     try:
         images = []
@@ -221,7 +223,7 @@ def write_report(doc: dict[str, Any], folder: Path) -> ReportFiles:
             report.provenance,
         )
         (staging / "index.html").write_text(page, encoding="utf-8")
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
         for path in staging.iterdir():
             shutil.move(str(path), folder / path.name)
     finally:
