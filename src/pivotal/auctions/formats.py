@@ -10,7 +10,9 @@ JSON valuation table (a value per named bundle per bidder, as in the VCG tutoria
 
 CSV valuation table: a ``bidder`` column, then one column per bundle named like ``A+B``; the
 items are those named in the header, in order of first appearance. An empty cell means the bidder
-does not bid on that bundle.
+does not bid on that bundle. When the header has single-item columns (``A``, ``B``, ...), they
+list the items: a bundle naming any other item (``A+b`` for ``A+B``) is an error, and so are two
+items whose names differ only in case.
 """
 
 from __future__ import annotations
@@ -96,6 +98,34 @@ def auction_from_document(doc: Any, *, source: str = "input") -> Auction:
     )
 
 
+def _check_csv_items(
+    labels: list[str], bundles: list[list[str]], items: list[str], source: str
+) -> None:
+    """Catch a mistyped item in a bundle column (``A+b`` for ``A+B``), which would otherwise
+    silently add an item."""
+    by_folded: dict[str, str] = {}
+    for item in items:
+        other = by_folded.setdefault(item.casefold(), item)
+        if other != item:
+            raise InvalidBidError(
+                f"{source}: the CSV header names items {other!r} and {item!r}, which differ only "
+                "in case; item names are case-sensitive: write one of them",
+                field=item,
+            )
+    singles = {b[0] for b in bundles if len(b) == 1}
+    if not singles:
+        return
+    for label, bundle in zip(labels, bundles, strict=True):
+        unknown = [i for i in bundle if i not in singles]
+        if unknown:
+            raise InvalidBidError(
+                f"{source}: CSV column {label!r} names item {unknown[0]!r}, which has no column of "
+                f"its own (items: {', '.join(sorted(singles))}); fix the label, or add a "
+                f"{unknown[0]!r} column (it may be left empty)",
+                field=label,
+            )
+
+
 def auction_from_csv_text(text: str, *, source: str = "input") -> Auction:
     """Parse a CSV valuation table (``bidder`` column plus bundle columns like ``A+B``)."""
     reader = csv.reader(io.StringIO(text))
@@ -113,6 +143,7 @@ def auction_from_csv_text(text: str, *, source: str = "input") -> Auction:
         for item in bundle:
             if item not in items:
                 items.append(item)
+    _check_csv_items(header[1:], bundles, items, source)
     triples: list[tuple[str, list[str], float]] = []
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):

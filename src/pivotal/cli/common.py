@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 
 import typer
 
+from pivotal.display import Rounding
 from pivotal.errors import InputError, PivotalError
 from pivotal.fileio import (
     DocumentKind,
@@ -24,6 +25,7 @@ from pivotal.fileio import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+DEFAULT_ROUNDING = Rounding()
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -123,9 +125,12 @@ def deliver_json(doc: dict[str, Any], json_out: bool, output: Path | None) -> No
         out.print(f"wrote {output}")
 
 
-def num(x: float) -> str:
-    """A number for tables: 6 significant digits with thousands separators."""
-    return f"{x:,.6g}" if abs(x) < 1e15 else f"{x:.6e}"
+def num(x: float, rounding: Rounding | None = None) -> str:
+    """An amount for tables: thousands separators, no digit finer than the result's tolerance
+    (pivotal's default tolerance unless ``rounding`` is given), ``0`` within it of zero."""
+    if abs(x) >= 1e15:
+        return f"{x:.6e}"
+    return (rounding or DEFAULT_ROUNDING).format(x)
 
 
 def positive_int(value: int, option: str, minimum: int = 1) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -25,6 +25,7 @@ from pivotal.cli.common import (
     read_document,
 )
 from pivotal.cli.report import ReportOpt, emit_report
+from pivotal.display import Rounding, rounding_of
 from pivotal.errors import ConvergenceError, InputError
 from pivotal.fileio import display_name, make_output_folder, write_text_atomic
 from pivotal.negotiation.admm import AdmmSettings
@@ -60,6 +61,23 @@ def _status(record: RoundRecord | None, rounds: int) -> Table:
             f"{record.rho:.3g}",
         )
     return table
+
+
+def _warn_activity_fee(doc: dict[str, Any], r: Rounding) -> None:
+    """Say when the activity fee leaves a party worse off than its status quo (the fee does not
+    depend on reports, so truthfulness stands, but the party would rather not take part)."""
+    fee = float(doc.get("activity_fee") or 0.0)
+    if fee <= 0:
+        return
+    for party, gain in doc["gains"].items():
+        if gain < -r.step:
+            err.print(
+                f"warning: the activity fee {num(fee, r)} leaves {party} {num(-gain, r)} worse off "
+                f"than its status quo (its gain before the fee is "
+                f"{num(doc['gains_without_fee'][party], r)}): it would not take part "
+                "voluntarily; lower --activity-fee",
+                soft_wrap=True,
+            )
 
 
 ScenarioFileArg = Annotated[
@@ -134,40 +152,47 @@ def negotiate_run(
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(3) from None
     doc = sim.to_dict()
+    o = sim.outcome
+    r = rounding_of(doc, doc["costs"])
+    _warn_activity_fee(doc, r)
     if report is not None:
         emit_report(doc, report)
     if json_out or output is not None:
         deliver_json(doc, json_out, output)
         return
-    o = sim.outcome
     table = Table(title=f"{sc.name}: joint plan after {o.rounds} rounds")
     for col in ("party", "cost (status quo)", "cost (joint)", "transfer", "gain", "gain w/o fee"):
         table.add_column(col, justify="left" if col == "party" else "right")
     for party in o.parties:
         table.add_row(
             party,
-            num(o.costs[party]["status_quo"]),
-            num(o.costs[party]["joint"]),
-            num(o.transfers[party]),
-            num(o.gains[party]),
-            num(o.gains_without_fee[party]),
+            num(o.costs[party]["status_quo"], r),
+            num(o.costs[party]["joint"], r),
+            num(o.transfers[party], r),
+            num(o.gains[party], r),
+            num(o.gains_without_fee[party], r),
         )
     out.print(table)
+    out.print(r.note(), soft_wrap=True)
     saving = o.status_quo_cost - o.total_cost
-    line = f"total cost {num(o.status_quo_cost)} -> {num(o.total_cost)} (saving {num(saving)})"
+    line = (
+        f"total cost {num(o.status_quo_cost, r)} -> {num(o.total_cost, r)} "
+        f"(saving {num(saving, r)})"
+    )
     if sim.centralized is not None:
         line += (
-            f"; centralized optimum {num(sim.centralized.total_cost)}, relative gap "
+            f"; centralized optimum {num(sim.centralized.total_cost, r)}, relative gap "
             f"{sim.centralized.relative_gap:.1e}"
         )
     out.print(line)
     for block, flat in zip(sim.blocks, o.plan, strict=True):
         arr = block.as_array(flat)
+        units = rounding_of(doc, arr.sum())  # plan units: the same tolerances at their scale
         moved = [
-            f"{p}->{s}: {num(float(arr[k, f].sum()))}"
+            f"{p}->{s}: {num(float(arr[k, f].sum()), units)}"
             for k, p in enumerate(block.products)
             for f, s in enumerate(block.sites)
-            if arr[k, f].sum() > 1e-6
+            if not units.is_zero(float(arr[k, f].sum()))
         ]
         out.print(
             f"{block.owner} ships " + ", ".join(moved[:12]) + (" ..." if len(moved) > 12 else "")
