@@ -34,10 +34,12 @@ from pivotal.cli.common import (
     handle_errors,
     num,
     out,
+    stamp_source,
 )
 from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.engine import engine_from_spec
 from pivotal.errors import InputError
+from pivotal.fileio import display_name
 from pivotal.solvers import SolverOptions
 
 auction_app = typer.Typer(
@@ -184,6 +186,7 @@ def auction_run(
     doc = outcome.to_dict()
     doc["comparison"] = {"sequential_second_price": sequential.to_dict()}
     doc["input"] = auction.to_dict()
+    stamp_source(doc, display_name(file))
     if report is not None:
         emit_report(doc, report)
     if json_out or output is not None:

@@ -140,6 +140,17 @@ def positive_int(value: int, option: str, minimum: int = 1) -> int:
     return value
 
 
+def stamp_source(doc: dict[str, Any], source: str) -> None:
+    """Record where a result came from for its report: the input (a file name or a built-in
+    scenario) and when it was computed (UTC). Not part of the recomputed numbers."""
+    from datetime import UTC, datetime
+
+    doc["source"] = {
+        "input": source,
+        "computed": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def read_document(path: Path, *kinds: DocumentKind) -> Any:
     """Read a JSON input (``-``: standard input) and check that it is of one of ``kinds``: a
     file of another kind is named as such, with the command that takes it."""

@@ -23,6 +23,7 @@ from pivotal.cli.common import (
     out,
     positive_int,
     read_document,
+    stamp_source,
 )
 from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.fileio import display_name, write_text_atomic
@@ -74,6 +75,7 @@ def market_run(
     outcome = vcg_market(market)
     if report is not None or json_out or output is not None:
         doc = result_document(market, outcome, withholding=withholding)
+        stamp_source(doc, display_name(file))
         if report is not None:
             emit_report(doc, report)
         if json_out or output is not None:

@@ -23,6 +23,7 @@ from pivotal.cli.common import (
     num,
     out,
     read_document,
+    stamp_source,
 )
 from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.display import Rounding, rounding_of
@@ -152,6 +153,7 @@ def negotiate_run(
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(3) from None
     doc = sim.to_dict()
+    stamp_source(doc, f"built-in scenario {scenario}" if scenario else display_name(file or "-"))
     o = sim.outcome
     r = rounding_of(doc, doc["costs"])
     _warn_activity_fee(doc, r)

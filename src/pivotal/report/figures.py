@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pivotal.display import rounding_of
+
 PALETTE = (
     "#0072B2",  # blue
     "#E69F00",  # orange
@@ -86,9 +88,11 @@ class Figure:
 
 
 def num(x: float) -> str:
-    """A compact number for titles."""
+    """A compact number for titles (4 significant digits; never ``-0``)."""
     if not math.isfinite(x):
         return str(x)
+    if x == 0:
+        return "0"
     if abs(x - round(x)) < 1e-9 * max(1.0, abs(x)):
         return f"{round(x):,}"
     return f"{x:,.4g}" if abs(x) < 1e4 else f"{x:,.0f}"
@@ -511,10 +515,11 @@ def _waterfall(doc: dict[str, Any]) -> Figure:
         measure += ["absolute", "relative", "relative", "total"]
     saving = float(doc["status_quo_cost"]) - float(doc["total_cost"])
     share = 100 * saving / float(doc["status_quo_cost"]) if doc["status_quo_cost"] else 0.0
-    gains = ", ".join(f"{p} {num(float(g))}" for p, g in doc["gains"].items())
+    money = rounding_of(doc, doc["costs"]).format
+    gains = ", ".join(f"{p} {money(float(g))}" for p, g in doc["gains"].items())
     return Figure(
         "waterfall",
-        f"The joint plan saves {num(saving)} ({share:.1f}%); gains after transfers: {gains}",
+        f"The joint plan saves {money(saving)} ({share:.1f}%); gains after transfers: {gains}",
         "party and step",
         "cost (currency units)",
         (Series("cost", tuple(x), tuple(y), "waterfall", PALETTE[0], measure=tuple(measure)),),
