@@ -99,3 +99,21 @@ def test_plain_clone_sets_up_the_case_fixture_and_reads_a_case(clone: Path) -> N
     read = _pytest(clone, "-q", "tests/test_seed_auction.py::test_seed_vcg_matches_reference")
     assert read.returncode == 0, read.stdout[-3000:] + read.stderr[-3000:]
     assert "1 passed" in read.stdout
+
+
+def test_library_exports_what_a_user_needs() -> None:
+    import pivotal.auctions
+    import pivotal.markets
+    import pivotal.negotiation
+    from pivotal.results import Tolerances
+    from pivotal.solvers import SolverOptions
+
+    for module in (pivotal.auctions, pivotal.markets, pivotal.negotiation):
+        missing = [name for name in module.__all__ if getattr(module, name, None) is None]
+        assert not missing, (module.__name__, missing)
+    assert pivotal.auctions.SolverOptions is SolverOptions
+    assert pivotal.auctions.Tolerances is Tolerances is pivotal.markets.Tolerances
+    assert pivotal.negotiation.Tolerances is Tolerances
+    expected = {"simulate", "Scenario", "AdmmSettings", "load_scenario", "NegotiationOutcome"}
+    assert expected <= set(pivotal.negotiation.__all__)
+    assert set(pivotal.negotiation.__all__) == set(pivotal.negotiation._EXPORTS)
