@@ -221,9 +221,12 @@ def find_browser() -> str | None:
     return str(MACOS_CHROME) if MACOS_CHROME.is_file() else None
 
 
-@pytest.fixture(scope="session")
-def browser() -> str:
-    """A headless-capable browser; skip (one line) without one, unless CI requires it."""
+def require_browser() -> str:
+    """A headless-capable browser; without one the test is skipped, unless CI requires it.
+
+    Called in the tests' bodies (not as a fixture) so that every browser test skips from this
+    one line and pytest's summary shows the notice once: ``SKIPPED [2] ...``.
+    """
     path = find_browser()
     if path is None:
         if os.environ.get("PIVOTAL_REQUIRE_BROWSER") == "1":
@@ -259,7 +262,8 @@ def js_errors(dom: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_report_renders_in_chromium(browser: str, reports: dict[str, Any], tmp_path: Path) -> None:
+def test_report_renders_in_chromium(reports: dict[str, Any], tmp_path: Path) -> None:
+    browser = require_browser()
     _, folder = reports["negotiation"]
     dom = browse(browser, (folder / "index.html").as_uri(), tmp_path / "report.png")
     assert js_errors(dom) == []
@@ -270,7 +274,8 @@ def test_report_renders_in_chromium(browser: str, reports: dict[str, Any], tmp_p
 
 
 @pytest.mark.slow
-def test_live_status_page_renders_in_chromium(browser: str, tmp_path: Path) -> None:
+def test_live_status_page_renders_in_chromium(tmp_path: Path) -> None:
+    browser = require_browser()
     d = deploy(tmp_path / "service", truck_example())
     try:
         d.start_coordinator()
