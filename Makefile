@@ -34,19 +34,23 @@ demo: $(VENV)/.installed
 	@echo "reports (open index.html in a browser):"
 	@for r in auction market market-generated negotiation; do \
 		$(BIN)/pivotal report $(DEMO)/$$r.json -o $(DEMO)/$$r; done
+	@echo
+	@echo "pivotal is installed in $(VENV): run '. $(VENV)/bin/activate' in this folder (or call"
+	@echo "$(VENV)/bin/pivotal) to use the 'pivotal' commands of the README."
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks docs
 	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/mypy
 
-# the report tests render pages in headless Chromium (Debian package 'chromium')
+# The browser tests render the reports in headless Chromium or Chrome when one is installed (or
+# PIVOTAL_BROWSER names one) and are skipped, with one line saying how to enable them, when none
+# is. `make test` never installs anything outside .venv; `make chromium` installs the Debian
+# package when asked (root only; it says what it installs and stops before upgrading packages).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing chromium (Debian package) for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@scripts/install-chromium
 
-test: lint chromium
+test: lint
 	$(BIN)/pytest -q
 
 clean:

@@ -26,6 +26,7 @@ from pivotal.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("tutorial-market")
+out.mkdir(parents=True, exist_ok=True)  # write_report creates a report's folder, not its parents
 
 market = load_market(ROOT / "examples" / "market_seed.json")
 outcome = vcg_market(market)

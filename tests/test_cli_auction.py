@@ -37,7 +37,7 @@ def test_run_table_and_order() -> None:
 
 
 def test_run_writes_output_file(tmp_path: Path) -> None:
-    target = tmp_path / "out" / "result.json"
+    target = tmp_path / "result.json"
     result = runner.invoke(app, ["auction", "run", SEED, "-o", str(target)])
     assert result.exit_code == 0, result.output
     assert json.loads(target.read_text())["welfare"] == 26
@@ -156,8 +156,9 @@ def test_unwritable_output_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["auction", "generate", "--goods", "5", "--bids", "8", "-o", str(blocker / "x.txt")]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "is not a folder" in result.stderr
 
 
 def test_json_and_output_together_print_and_write(tmp_path: Path) -> None:

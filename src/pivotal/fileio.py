@@ -1,56 +1,209 @@
-"""File input and output at the boundary: clear errors on read, atomic writes."""
+"""File input and output at the boundary: clear errors on read, ``-`` for standard input,
+checked and atomic writes, and what kind of pivotal document a file holds."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pivotal.errors import InputFileError
+from pivotal.errors import InputError, InputFileError
+
+STDIN = "-"
+"""The file name that means standard input."""
+
+DocumentKind = Literal[
+    "auction", "market", "scenario", "terms", "private", "auction result", "market result",
+    "negotiation result",
+]  # fmt: skip
 
 
-def read_text(path: Path) -> str:
-    """A file's UTF-8 text; a missing or unreadable file raises :class:`InputFileError`."""
+def is_stdin(path: str | Path) -> bool:
+    """Whether ``path`` is ``-`` (standard input)."""
+    return str(path) == STDIN
+
+
+def display_name(path: str | Path) -> str:
+    """How messages name a file (``standard input`` for ``-``)."""
+    return "standard input" if is_stdin(path) else str(path)
+
+
+def read_text(path: str | Path) -> str:
+    """A file's UTF-8 text (``-`` reads standard input); a missing or unreadable file raises
+    :class:`InputFileError`."""
+    if is_stdin(path):
+        try:
+            return sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputFileError(f"cannot read standard input: {err}", path=STDIN) from None
+    p = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputFileError(f"file not found: {path}", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot read {path}: {err}", path=str(path)) from None
+        raise InputFileError(f"file not found: {p}", path=str(p)) from None
+    except IsADirectoryError:
+        raise InputFileError(f"{p} is a folder, not a file", path=str(p)) from None
+    except UnicodeDecodeError:
+        raise InputFileError(f"{p} is not a UTF-8 text file", path=str(p)) from None
+    except OSError as err:
+        raise InputFileError(f"cannot read {p}: {err.strerror or err}", path=str(p)) from None
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
-def parse_json(text: str, path: Path) -> Any:
+def parse_json(text: str, path: str | Path) -> Any:
     """Parse JSON text; ``NaN``/``Infinity`` and malformed text raise :class:`InputFileError`."""
+    name = display_name(path)
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as err:
         raise InputFileError(
-            f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}",
+            f"{name}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}",
             path=str(path),
         ) from None
     except ValueError as err:
-        raise InputFileError(f"{path}: {err}", path=str(path)) from None
+        raise InputFileError(f"{name}: {err}", path=str(path)) from None
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: str | Path) -> Any:
     """Read and parse a JSON file (see :func:`read_text` and :func:`parse_json`)."""
     return parse_json(read_text(path), path)
 
 
+def document_kind(doc: Any) -> DocumentKind | None:
+    """Which pivotal document a parsed JSON value is, judged by its top-level fields."""
+    if not isinstance(doc, dict):
+        return None
+    if "status_quo_plan" in doc and "plan" in doc:
+        return "negotiation result"
+    if "uniform_price" in doc and "quantities" in doc:
+        return "market result"
+    if "allocation" in doc and "payments" in doc:
+        return "auction result"
+    if "party" in doc and ("retailer" in doc or "vendor" in doc):
+        return "private"
+    if "hub" in doc and "admm" in doc:
+        return "terms"
+    if "retailer" in doc or "vendors" in doc:
+        return "scenario"
+    if "producers" in doc or "buyers" in doc:
+        return "market"
+    if "bids" in doc or "valuations" in doc:
+        return "auction"
+    return None
+
+
+_WHAT: dict[DocumentKind, str] = {
+    "auction": "an auction file",
+    "market": "a market file",
+    "scenario": "a negotiation scenario",
+    "terms": "the public terms of a negotiation",
+    "private": "a party's private negotiation data",
+    "auction result": "an auction result",
+    "market result": "a market result",
+    "negotiation result": "a negotiation result",
+}
+_RUN: dict[DocumentKind, str] = {
+    "auction": "pivotal auction run {f}",
+    "market": "pivotal market run {f}",
+    "scenario": "pivotal negotiate run {f}",
+    "terms": "pivotal serve coordinator --config {f} --db FILE",
+    "private": "pivotal agent run --private {f} ...",
+    "auction result": "pivotal report {f}",
+    "market result": "pivotal report {f}",
+    "negotiation result": "pivotal report {f}",
+}
+_RESULTS = ("auction result", "market result", "negotiation result")
+
+
+def require_kind(doc: Any, expected: tuple[DocumentKind, ...], path: str | Path) -> None:
+    """Raise a one-line :class:`InputError` when ``doc`` is a pivotal document of another kind
+    ("... is a market file, not an auction file: run `pivotal market run FILE`"). Unknown
+    documents pass: the validator of the expected kind names their problem."""
+    kind = document_kind(doc)
+    if kind is None or kind in expected:
+        return
+    f = "FILE" if is_stdin(path) else str(path)
+    run = _RUN[kind].format(f=f)
+    if all(k in _RESULTS for k in expected):
+        wanted = "a result"
+        if kind in ("auction", "market", "scenario"):
+            run += " -o RESULT.json"
+            advice = f"run `{run}` first"
+        else:
+            advice = f"it is used by `{run}`"
+    else:
+        wanted = " or ".join(_WHAT[k] for k in expected)
+        advice = f"run `{run}`" if kind not in ("terms", "private") else f"it is used by `{run}`"
+    raise InputError(f"{display_name(path)} is {_WHAT[kind]}, not {wanted}: {advice}", field="file")
+
+
+def check_output_file(path: Path) -> None:
+    """Fail early, in one line, if ``path`` cannot be written as a file: its folder must exist
+    (it is never created) and be writable, and ``path`` must not be a folder."""
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name", field="output")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise InputError(
+            f"cannot write {path}: the folder {parent} {what} (create it first)", field="output"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"cannot write {path}: permission denied", field="output")
+
+
+def check_output_folder(path: Path) -> None:
+    """Fail early if ``path`` cannot be used as an output folder: an existing folder, or a new
+    one whose parent exists and is writable (only the folder itself is ever created)."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"cannot write into {path}: it is a file, not a folder", field="output")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write into {path}: permission denied", field="output")
+        return
+    parent = path.parent
+    if not parent.is_dir():
+        raise InputError(
+            f"cannot create {path}: the folder {parent} does not exist (create it first)",
+            field="output",
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot create {path}: permission denied", field="output")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The folder is never created (see :func:`check_output_file`); a failure names ``path``, never
+    the temporary file, and leaves nothing behind.
+    """
+    check_output_file(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror or err}", field="output") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {err.strerror or err}", field="output") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def make_output_folder(path: Path) -> None:
+    """Create the output folder ``path`` (not its parents) if it does not exist."""
+    check_output_folder(path)
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create {path}: {err.strerror or err}", field="output") from None

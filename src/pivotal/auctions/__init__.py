@@ -9,6 +9,9 @@ from pivotal.auctions.outcome import AuctionOutcome
 from pivotal.auctions.payment_rules import PaymentRule, pay_as_bid, run_auction
 from pivotal.auctions.sequential import SequentialOutcome, sequential_second_price
 from pivotal.auctions.winner_determination import Allocation, solve_wdp
+from pivotal.engine import Engine, engine_from_spec
+from pivotal.results import Tolerances
+from pivotal.solvers import SolverOptions
 
 __all__ = [
     "Allocation",
@@ -16,13 +19,17 @@ __all__ = [
     "Auction",
     "AuctionOutcome",
     "Bid",
+    "Engine",
     "MisreportResult",
     "PaymentRule",
     "SequentialOutcome",
+    "SolverOptions",
+    "Tolerances",
     "audit_auction",
     "auction_from_cats_text",
     "auction_from_document",
     "auction_to_cats_text",
+    "engine_from_spec",
     "load_auction",
     "pay_as_bid",
     "run_auction",

@@ -10,7 +10,9 @@ JSON valuation table (a value per named bundle per bidder, as in the VCG tutoria
 
 CSV valuation table: a ``bidder`` column, then one column per bundle named like ``A+B``; the
 items are those named in the header, in order of first appearance. An empty cell means the bidder
-does not bid on that bundle.
+does not bid on that bundle. When the header has single-item columns (``A``, ``B``, ...), they
+list the items: a bundle naming any other item (``A+b`` for ``A+B``) is an error, and so are two
+items whose names differ only in case.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError
 from pivotal.auctions.bids import Auction, parse_bundle_label
 from pivotal.auctions.cats import auction_from_cats_text
 from pivotal.errors import InputError, InvalidBidError
-from pivotal.fileio import parse_json, read_text
+from pivotal.fileio import display_name, is_stdin, parse_json, read_text, require_kind
 
 Number = StrictFloat
 
@@ -96,6 +98,34 @@ def auction_from_document(doc: Any, *, source: str = "input") -> Auction:
     )
 
 
+def _check_csv_items(
+    labels: list[str], bundles: list[list[str]], items: list[str], source: str
+) -> None:
+    """Catch a mistyped item in a bundle column (``A+b`` for ``A+B``), which would otherwise
+    silently add an item."""
+    by_folded: dict[str, str] = {}
+    for item in items:
+        other = by_folded.setdefault(item.casefold(), item)
+        if other != item:
+            raise InvalidBidError(
+                f"{source}: the CSV header names items {other!r} and {item!r}, which differ only "
+                "in case; item names are case-sensitive: write one of them",
+                field=item,
+            )
+    singles = {b[0] for b in bundles if len(b) == 1}
+    if not singles:
+        return
+    for label, bundle in zip(labels, bundles, strict=True):
+        unknown = [i for i in bundle if i not in singles]
+        if unknown:
+            raise InvalidBidError(
+                f"{source}: CSV column {label!r} names item {unknown[0]!r}, which has no column of "
+                f"its own (items: {', '.join(sorted(singles))}); fix the label, or add a "
+                f"{unknown[0]!r} column (it may be left empty)",
+                field=label,
+            )
+
+
 def auction_from_csv_text(text: str, *, source: str = "input") -> Auction:
     """Parse a CSV valuation table (``bidder`` column plus bundle columns like ``A+B``)."""
     reader = csv.reader(io.StringIO(text))
@@ -113,6 +143,7 @@ def auction_from_csv_text(text: str, *, source: str = "input") -> Auction:
         for item in bundle:
             if item not in items:
                 items.append(item)
+    _check_csv_items(header[1:], bundles, items, source)
     triples: list[tuple[str, list[str], float]] = []
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
@@ -140,8 +171,20 @@ def auction_from_csv_text(text: str, *, source: str = "input") -> Auction:
     return Auction.from_bids(items, triples)
 
 
+def _sniff(text: str) -> str:
+    """The format of auction text read from standard input: json, cats or csv."""
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        return "json"
+    first = stripped.split("\n", 1)[0].strip().lower()
+    if first.startswith("bidder"):
+        return "csv"
+    return "cats"
+
+
 def load_auction(path: str | Path) -> Auction:
-    """Read an auction from a ``.json``, ``.csv`` or CATS ``.txt`` file.
+    """Read an auction from a ``.json``, ``.csv`` or CATS ``.txt`` file (``-``: standard input,
+    format recognized from the text).
 
     Raises
     ------
@@ -149,12 +192,16 @@ def load_auction(path: str | Path) -> Auction:
         If the file is missing, unreadable, or not valid JSON/CSV/CATS.
     InvalidBidError
         If the content is readable but the bids are invalid.
+    InputError
+        If the file is another kind of pivotal document (a market, a scenario, a result).
     """
-    p = Path(path)
-    text = read_text(p)
-    suffix = p.suffix.lower()
-    if suffix == ".csv":
-        return auction_from_csv_text(text, source=str(p))
-    if suffix == ".txt":
-        return auction_from_cats_text(text, source=str(p))
-    return auction_from_document(parse_json(text, p), source=str(p))
+    text = read_text(path)
+    name = display_name(path)
+    fmt = _sniff(text) if is_stdin(path) else Path(path).suffix.lower().lstrip(".")
+    if fmt == "csv":
+        return auction_from_csv_text(text, source=name)
+    if fmt in {"txt", "cats"}:
+        return auction_from_cats_text(text, source=name)
+    doc = parse_json(text, path)
+    require_kind(doc, ("auction",), path)
+    return auction_from_document(doc, source=name)

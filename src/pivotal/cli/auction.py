@@ -27,19 +27,27 @@ from pivotal.auctions.generators import generate_auction
 from pivotal.cli.common import (
     JsonOpt,
     OutputOpt,
+    check_file_option,
     deliver_json,
     emit_json,
     err,
     handle_errors,
     num,
     out,
+    stamp_source,
 )
 from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.engine import engine_from_spec
 from pivotal.errors import InputError
+from pivotal.fileio import display_name
 from pivotal.solvers import SolverOptions
 
-auction_app = typer.Typer(help="Combinatorial auctions with XOR bundle bids.", no_args_is_help=True)
+auction_app = typer.Typer(
+    help="Combinatorial auctions with XOR bundle bids.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+)
 
 
 class PaymentsOption(StrEnum):
@@ -69,13 +77,23 @@ def _solver_options(time_limit: float | None) -> SolverOptions:
 
 
 FileArg = Annotated[
-    Path, typer.Argument(help="Auction file: .json (bids or valuations), .csv, CATS .txt")
+    Path,
+    typer.Argument(
+        metavar="FILE",
+        help="Auction file: .json (bids or valuations), .csv, CATS .txt; - reads standard input.",
+    ),
 ]
 OrderOpt = Annotated[
-    str | None, typer.Option("--order", help="Sale order of the sequential auction, e.g. A,B,C.")
+    str | None,
+    typer.Option(
+        "--order", metavar="ITEMS", help="Sale order of the sequential auction, e.g. A,B,C."
+    ),
 ]
 TimeLimitOpt = Annotated[
-    float | None, typer.Option("--time-limit", help="Seconds per MIP solve (default: none).")
+    float | None,
+    typer.Option(
+        "--time-limit", metavar="SECONDS", help="Seconds per MIP solve (default: no limit)."
+    ),
 ]
 ApproxOpt = Annotated[
     bool,
@@ -84,12 +102,19 @@ ApproxOpt = Annotated[
     ),
 ]
 PaymentsOpt = Annotated[
-    PaymentsOption, typer.Option("--payments", help="Payment rule.", case_sensitive=False)
+    PaymentsOption,
+    typer.Option(
+        "--payments",
+        metavar="RULE",
+        help="Payment rule: vcg, core-vcg-nearest, core-bidder-optimal or pay-as-bid.",
+        case_sensitive=False,
+    ),
 ]
 EngineOpt = Annotated[
     str,
     typer.Option(
         "--engine",
+        metavar="ENGINE",
         help="Where counterfactual solves run: inprocess, processes[:N] or dask://HOST:PORT.",
     ),
 ]
@@ -161,6 +186,7 @@ def auction_run(
     doc = outcome.to_dict()
     doc["comparison"] = {"sequential_second_price": sequential.to_dict()}
     doc["input"] = auction.to_dict()
+    stamp_source(doc, display_name(file))
     if report is not None:
         emit_report(doc, report)
     if json_out or output is not None:
@@ -225,9 +251,12 @@ def auction_compare(
 def auction_audit(
     file: FileArg,
     payments: PaymentsOpt = PaymentsOption.vcg,
-    seed: Annotated[int, typer.Option(help="Seed of the random perturbations.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="Seed of the random perturbations.")
+    ] = 0,
     n_random: Annotated[
-        int, typer.Option("--random", help="Random perturbations per bidder.", min=0)
+        int,
+        typer.Option("--random", metavar="N", help="Random perturbations per bidder.", min=0),
     ] = 20,
     json_out: JsonOpt = False,
     time_limit: TimeLimitOpt = None,
@@ -299,14 +328,22 @@ def auction_audit(
 @handle_errors
 def auction_generate(
     dist: Annotated[
-        DistributionOption, typer.Option("--dist", help="CATS bid distribution.")
+        DistributionOption,
+        typer.Option("--dist", metavar="DIST", help="CATS bid distribution: arbitrary or regions."),
     ] = DistributionOption.arbitrary,
-    goods: Annotated[int, typer.Option("--goods", help="Number of goods.")] = 100,
-    bids: Annotated[int, typer.Option("--bids", help="Number of bids.")] = 500,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
-    output: Annotated[Path, typer.Option("--output", "-o", help="CATS file to write.")] = Path(
-        "auction.txt"
-    ),
+    goods: Annotated[int, typer.Option("--goods", metavar="N", help="Number of goods.")] = 100,
+    bids: Annotated[int, typer.Option("--bids", metavar="N", help="Number of bids.")] = 500,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed.")] = 1,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="CATS file to write (its folder must exist).",
+            callback=check_file_option,
+        ),
+    ] = Path("auction.txt"),
 ) -> None:
     """Generate a CATS-style auction (arbitrary or regions) that keeps bidder identity."""
     auction = generate_auction(dist.value, goods, bids, np.random.default_rng(seed))

@@ -7,23 +7,80 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 
 import typer
-from rich.console import Console
 
+from pivotal.display import Rounding
 from pivotal.errors import InputError, PivotalError
-from pivotal.fileio import write_text_atomic
+from pivotal.fileio import (
+    DocumentKind,
+    check_output_file,
+    check_output_folder,
+    read_json,
+    require_kind,
+    write_text_atomic,
+)
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+DEFAULT_ROUNDING = Rounding()
 P = ParamSpec("P")
 R = TypeVar("R")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+class _LazyConsole:
+    """A rich console made on first use: importing rich is a tenth of a second that
+    ``pivotal --help`` and the usage errors need not pay. Nothing printed through it is read as
+    markup or emoji (bidder, item and party names are user data)."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, markup=False, emoji=False)
+        return getattr(self._console, name)
+
+
+out = cast("Console", _LazyConsole(stderr=False))
+err = cast("Console", _LazyConsole(stderr=True))
+
+
+def check_file_option(value: Path | None) -> Path | None:
+    """Option callback: a file that can be written (its folder exists), checked before work."""
+    if value is not None:
+        try:
+            check_output_file(value)
+        except InputError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def check_folder_option(value: Path | None) -> Path | None:
+    """Option callback: a folder that exists or can be created (its parent exists)."""
+    if value is not None:
+        try:
+            check_output_folder(value)
+        except InputError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write the JSON document to this file.")
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the JSON document to FILE (its folder must exist).",
+        callback=check_file_option,
+    ),
 ]
 
 
@@ -68,9 +125,12 @@ def deliver_json(doc: dict[str, Any], json_out: bool, output: Path | None) -> No
         out.print(f"wrote {output}")
 
 
-def num(x: float) -> str:
-    """A number for tables: 6 significant digits with thousands separators."""
-    return f"{x:,.6g}" if abs(x) < 1e15 else f"{x:.6e}"
+def num(x: float, rounding: Rounding | None = None) -> str:
+    """An amount for tables: thousands separators, no digit finer than the result's tolerance
+    (pivotal's default tolerance unless ``rounding`` is given), ``0`` within it of zero."""
+    if abs(x) >= 1e15:
+        return f"{x:.6e}"
+    return (rounding or DEFAULT_ROUNDING).format(x)
 
 
 def positive_int(value: int, option: str, minimum: int = 1) -> int:
@@ -78,3 +138,22 @@ def positive_int(value: int, option: str, minimum: int = 1) -> int:
     if value < minimum:
         raise InputError(f"{option} must be at least {minimum}, got {value}")
     return value
+
+
+def stamp_source(doc: dict[str, Any], source: str) -> None:
+    """Record where a result came from for its report: the input (a file name or a built-in
+    scenario) and when it was computed (UTC). Not part of the recomputed numbers."""
+    from datetime import UTC, datetime
+
+    doc["source"] = {
+        "input": source,
+        "computed": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def read_document(path: Path, *kinds: DocumentKind) -> Any:
+    """Read a JSON input (``-``: standard input) and check that it is of one of ``kinds``: a
+    file of another kind is named as such, with the command that takes it."""
+    doc = read_json(path)
+    require_kind(doc, kinds, path)
+    return doc

@@ -14,6 +14,7 @@ from rich.table import Table
 from pivotal.cli.common import (
     JsonOpt,
     OutputOpt,
+    check_file_option,
     deliver_json,
     emit_json,
     err,
@@ -21,24 +22,37 @@ from pivotal.cli.common import (
     num,
     out,
     positive_int,
+    read_document,
+    stamp_source,
 )
 from pivotal.cli.report import ReportOpt, emit_report
-from pivotal.fileio import write_text_atomic
+from pivotal.fileio import display_name, write_text_atomic
 from pivotal.markets import (
     Role,
     audit_market,
     best_withholding,
     generate_market,
-    load_market,
     vcg_market,
 )
+from pivotal.markets.market import Market, market_from_document
 from pivotal.markets.misreports import largest_producer, result_document
 
+
+def _load(file: Path) -> Market:
+    """The market in FILE (``-``: standard input); another kind of pivotal file is named."""
+    return market_from_document(read_document(file, "market"), source=display_name(file))
+
+
 market_app = typer.Typer(
-    help="Procurement markets with divisible quantities (VCG transfers).", no_args_is_help=True
+    help="Procurement markets with divisible quantities (VCG transfers).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 
-FileArg = Annotated[Path, typer.Argument(help="Market file (.json).")]
+FileArg = Annotated[
+    Path, typer.Argument(metavar="FILE", help="Market file (.json); - reads standard input.")
+]
 
 
 @market_app.command("run")
@@ -57,10 +71,11 @@ def market_run(
     report: ReportOpt = None,
 ) -> None:
     """Clear the market, charge VCG transfers, compare with the uniform price."""
-    market = load_market(file)
+    market = _load(file)
     outcome = vcg_market(market)
     if report is not None or json_out or output is not None:
         doc = result_document(market, outcome, withholding=withholding)
+        stamp_source(doc, display_name(file))
         if report is not None:
             emit_report(doc, report)
         if json_out or output is not None:
@@ -111,7 +126,7 @@ def market_run(
 @handle_errors
 def market_audit(file: FileArg, json_out: JsonOpt = False) -> None:
     """Certificates and the misreport/withholding grid for every agent; exit 1 on a failure."""
-    market = load_market(file)
+    market = _load(file)
     with Progress(
         TextColumn("misreport grid"),
         BarColumn(),
@@ -157,12 +172,21 @@ def market_audit(file: FileArg, json_out: JsonOpt = False) -> None:
 @market_app.command("generate")
 @handle_errors
 def market_generate(
-    producers: Annotated[int, typer.Option("--producers", help="Number of producers.")] = 10,
-    buyers: Annotated[int, typer.Option("--buyers", help="Number of buyers.")] = 10,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON file to write.")] = Path(
-        "market.json"
-    ),
+    producers: Annotated[
+        int, typer.Option("--producers", metavar="N", help="Number of producers.")
+    ] = 10,
+    buyers: Annotated[int, typer.Option("--buyers", metavar="N", help="Number of buyers.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed.")] = 1,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="JSON file to write (its folder must exist).",
+            callback=check_file_option,
+        ),
+    ] = Path("market.json"),
 ) -> None:
     """Generate a random market with mixed curve kinds (linear, quadratic, piecewise-linear)."""
     positive_int(producers, "--producers")

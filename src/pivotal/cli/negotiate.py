@@ -5,26 +5,46 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from pivotal.cli.common import JsonOpt, OutputOpt, deliver_json, err, handle_errors, num, out
+from pivotal.cli.common import (
+    JsonOpt,
+    OutputOpt,
+    check_file_option,
+    check_folder_option,
+    deliver_json,
+    err,
+    handle_errors,
+    num,
+    out,
+    read_document,
+    stamp_source,
+)
 from pivotal.cli.report import ReportOpt, emit_report
+from pivotal.display import Rounding, rounding_of
 from pivotal.errors import ConvergenceError, InputError
-from pivotal.fileio import write_text_atomic
+from pivotal.fileio import display_name, make_output_folder, write_text_atomic
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import config_from_document, split_scenario
-from pivotal.negotiation.scenario import Scenario, built_in, generate_scenario, load_scenario
+from pivotal.negotiation.scenario import (
+    Scenario,
+    built_in,
+    generate_scenario,
+    scenario_from_document,
+)
 from pivotal.negotiation.simulation import simulate
 
 negotiate_app = typer.Typer(
     help="Private retailer-vendor negotiation: consensus ADMM with VCG transfers.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 
 
@@ -44,9 +64,47 @@ def _status(record: RoundRecord | None, rounds: int) -> Table:
     return table
 
 
-ScenarioFileArg = Annotated[Path | None, typer.Argument(help="Scenario file (.json).")]
+def _warn_activity_fee(doc: dict[str, Any], r: Rounding) -> None:
+    """Say when the activity fee leaves a party worse off than its status quo (the fee does not
+    depend on reports, so truthfulness stands, but the party would rather not take part)."""
+    fee = float(doc.get("activity_fee") or 0.0)
+    if fee <= 0:
+        return
+    for party, gain in doc["gains"].items():
+        if gain < -r.step:
+            err.print(
+                f"warning: the activity fee {num(fee, r)} leaves {party} {num(-gain, r)} worse off "
+                f"than its status quo (its gain before the fee is "
+                f"{num(doc['gains_without_fee'][party], r)}): it would not take part "
+                "voluntarily; lower --activity-fee",
+                soft_wrap=True,
+            )
+
+
+ScenarioFileArg = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="FILE",
+        help="Scenario file (.json, see docs/scenario-format.md); - reads standard input.",
+        show_default=False,
+    ),
+]
 ScenarioNameOpt = Annotated[
-    str | None, typer.Option("--scenario", help="A built-in scenario: truck-example.")
+    str | None,
+    typer.Option("--scenario", metavar="NAME", help="A built-in scenario: truck-example."),
+]
+ActivityFeeOpt = Annotated[
+    float,
+    typer.Option(
+        "--activity-fee", metavar="AMOUNT", help="Lump sum each vendor pays the retailer."
+    ),
+]
+MaxRoundsOpt = Annotated[
+    int, typer.Option("--max-rounds", metavar="N", help="Rounds per protocol run.")
+]
+EpsOpt = Annotated[
+    float,
+    typer.Option("--eps", metavar="TOL", help="eps_abs = eps_rel of the ADMM stopping rule."),
 ]
 
 
@@ -54,7 +112,10 @@ def _scenario(file: Path | None, name: str | None) -> Scenario:
     """The scenario a command names: a file or a built-in one (exactly one of them)."""
     if (file is None) == (name is None):
         raise InputError("give either a scenario FILE or --scenario NAME (not both)")
-    return built_in(name) if name is not None else load_scenario(file)  # type: ignore[arg-type]
+    if name is not None:
+        return built_in(name)
+    assert file is not None  # for mypy: exactly one of them is given
+    return scenario_from_document(read_document(file, "scenario"), source=display_name(file))
 
 
 @negotiate_app.command("run")
@@ -64,13 +125,9 @@ def negotiate_run(
     scenario: ScenarioNameOpt = None,
     json_out: JsonOpt = False,
     output: OutputOpt = None,
-    activity_fee: Annotated[
-        float, typer.Option("--activity-fee", help="Lump sum each vendor pays the retailer.")
-    ] = 0.0,
-    max_rounds: Annotated[int, typer.Option("--max-rounds", help="Rounds per protocol run.")] = 500,
-    eps: Annotated[
-        float, typer.Option("--eps", help="eps_abs = eps_rel of the stopping rule.")
-    ] = 1e-6,
+    activity_fee: ActivityFeeOpt = 0.0,
+    max_rounds: MaxRoundsOpt = 500,
+    eps: EpsOpt = 1e-6,
     check: Annotated[
         bool,
         typer.Option("--check/--no-check", help="Compare with the centralized LP (simulation)."),
@@ -96,40 +153,48 @@ def negotiate_run(
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(3) from None
     doc = sim.to_dict()
+    stamp_source(doc, f"built-in scenario {scenario}" if scenario else display_name(file or "-"))
+    o = sim.outcome
+    r = rounding_of(doc, doc["costs"])
+    _warn_activity_fee(doc, r)
     if report is not None:
         emit_report(doc, report)
     if json_out or output is not None:
         deliver_json(doc, json_out, output)
         return
-    o = sim.outcome
     table = Table(title=f"{sc.name}: joint plan after {o.rounds} rounds")
     for col in ("party", "cost (status quo)", "cost (joint)", "transfer", "gain", "gain w/o fee"):
         table.add_column(col, justify="left" if col == "party" else "right")
     for party in o.parties:
         table.add_row(
             party,
-            num(o.costs[party]["status_quo"]),
-            num(o.costs[party]["joint"]),
-            num(o.transfers[party]),
-            num(o.gains[party]),
-            num(o.gains_without_fee[party]),
+            num(o.costs[party]["status_quo"], r),
+            num(o.costs[party]["joint"], r),
+            num(o.transfers[party], r),
+            num(o.gains[party], r),
+            num(o.gains_without_fee[party], r),
         )
     out.print(table)
+    out.print(r.note(), soft_wrap=True)
     saving = o.status_quo_cost - o.total_cost
-    line = f"total cost {num(o.status_quo_cost)} -> {num(o.total_cost)} (saving {num(saving)})"
+    line = (
+        f"total cost {num(o.status_quo_cost, r)} -> {num(o.total_cost, r)} "
+        f"(saving {num(saving, r)})"
+    )
     if sim.centralized is not None:
         line += (
-            f"; centralized optimum {num(sim.centralized.total_cost)}, relative gap "
+            f"; centralized optimum {num(sim.centralized.total_cost, r)}, relative gap "
             f"{sim.centralized.relative_gap:.1e}"
         )
     out.print(line)
     for block, flat in zip(sim.blocks, o.plan, strict=True):
         arr = block.as_array(flat)
+        units = rounding_of(doc, arr.sum())  # plan units: the same tolerances at their scale
         moved = [
-            f"{p}->{s}: {num(float(arr[k, f].sum()))}"
+            f"{p}->{s}: {num(float(arr[k, f].sum()), units)}"
             for k, p in enumerate(block.products)
             for f, s in enumerate(block.sites)
-            if arr[k, f].sum() > 1e-6
+            if not units.is_zero(float(arr[k, f].sum()))
         ]
         out.print(
             f"{block.owner} ships " + ", ".join(moved[:12]) + (" ..." if len(moved) > 12 else "")
@@ -139,13 +204,28 @@ def negotiate_run(
 @negotiate_app.command("generate")
 @handle_errors
 def negotiate_generate(
-    products: Annotated[int, typer.Option("--products")] = 4,
-    sites: Annotated[int, typer.Option("--sites")] = 3,
-    regions: Annotated[int, typer.Option("--regions")] = 3,
-    weeks: Annotated[int, typer.Option("--weeks")] = 2,
-    vendors: Annotated[int, typer.Option("--vendors")] = 2,
-    seed: Annotated[int, typer.Option("--seed")] = 1,
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("scenario.json"),
+    products: Annotated[
+        int, typer.Option("--products", metavar="N", help="Number of products.")
+    ] = 4,
+    sites: Annotated[
+        int, typer.Option("--sites", metavar="N", help="Retailer sites (distribution centers).")
+    ] = 3,
+    regions: Annotated[
+        int, typer.Option("--regions", metavar="N", help="Customer regions with demand.")
+    ] = 3,
+    weeks: Annotated[int, typer.Option("--weeks", metavar="N", help="Weeks in the plan.")] = 2,
+    vendors: Annotated[int, typer.Option("--vendors", metavar="N", help="Number of vendors.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed.")] = 1,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Scenario file to write (its folder must exist).",
+            callback=check_file_option,
+        ),
+    ] = Path("scenario.json"),
 ) -> None:
     """Generate a random scenario on the bundled US metros."""
     sc = generate_scenario(products, sites, regions, weeks, vendors, np.random.default_rng(seed))
@@ -158,14 +238,26 @@ def negotiate_generate(
 def negotiate_split(
     file: ScenarioFileArg = None,
     scenario: ScenarioNameOpt = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")] = Path(
-        "negotiation"
-    ),
-    activity_fee: Annotated[float, typer.Option("--activity-fee")] = 0.0,
-    max_rounds: Annotated[int, typer.Option("--max-rounds")] = 500,
-    eps: Annotated[float, typer.Option("--eps")] = 1e-6,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR",
+            help="Folder to write (created; its parent must exist).",
+            callback=check_folder_option,
+        ),
+    ] = Path("negotiation"),
+    activity_fee: ActivityFeeOpt = 0.0,
+    max_rounds: MaxRoundsOpt = 500,
+    eps: EpsOpt = 1e-6,
     round_deadline: Annotated[
-        float, typer.Option("--round-deadline", help="Seconds before a silent party pauses it.")
+        float,
+        typer.Option(
+            "--round-deadline",
+            metavar="SECONDS",
+            help="Seconds before a silent party pauses the negotiation.",
+        ),
     ] = 60.0,
 ) -> None:
     """Split a scenario into public terms (DIR/negotiation.json) and each party's private data
@@ -176,6 +268,8 @@ def negotiate_split(
         sc, activity_fee=activity_fee, settings=settings, round_deadline_seconds=round_deadline
     )
     config_from_document(config)  # validates the flags
+    make_output_folder(output)
+    make_output_folder(output / "private")
     write_text_atomic(output / "negotiation.json", json.dumps(config, indent=2) + "\n")
     for party, doc in private.items():
         write_text_atomic(output / "private" / f"{party}.json", json.dumps(doc, indent=2) + "\n")

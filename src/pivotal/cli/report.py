@@ -7,15 +7,22 @@ from typing import Annotated, Any
 
 import typer
 
-from pivotal.cli.common import err, handle_errors, out
-from pivotal.fileio import read_json
+from pivotal.cli.common import check_folder_option, err, handle_errors, out, read_document
+from pivotal.fileio import DocumentKind
 
 # pivotal.report (matplotlib, plotly) is imported only by the commands that draw or verify, so
 # that every other command, the coordinator service among them, starts without it
 
+RESULT_KINDS: tuple[DocumentKind, ...] = ("auction result", "market result", "negotiation result")
+
 ReportOpt = Annotated[
     Path | None,
-    typer.Option("--report", help="Also write an HTML report with figures into this folder."),
+    typer.Option(
+        "--report",
+        metavar="DIR",
+        help="Also write an HTML report with figures into DIR (created; its parent must exist).",
+        callback=check_folder_option,
+    ),
 ]
 
 
@@ -28,16 +35,28 @@ def emit_report(doc: dict[str, Any], folder: Path) -> None:
 
 
 def report_command(
-    result: Annotated[Path, typer.Argument(help="A result JSON (from run --json or -o).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")] = Path(
-        "report"
-    ),
+    result: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RESULT", help="A result JSON (from run --json or -o); - reads standard input."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR",
+            help="Folder to write (created; its parent must exist).",
+            callback=check_folder_option,
+        ),
+    ] = Path("report"),
 ) -> None:
     """Write DIR/index.html (summary, interactive figures, input digest, provenance) and one
     PNG and SVG per figure."""
     from pivotal.report import write_report
 
-    files = write_report(read_json(result), output)
+    files = write_report(read_document(result, *RESULT_KINDS), output)
     out.print(
         f"{files.index} ({len(files.images)} figures): {files.report.finding}",
         markup=False,
@@ -46,17 +65,26 @@ def report_command(
 
 
 def verify_command(
-    result: Annotated[Path, typer.Argument(help="A result JSON (from run --json or -o).")],
+    result: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RESULT", help="A result JSON (from run --json or -o); - reads standard input."
+        ),
+    ],
     input_file: Annotated[
         Path | None,
-        typer.Option("--input", help="The input file (default: the input recorded in RESULT)."),
+        typer.Option(
+            "--input",
+            metavar="FILE",
+            help="The input file (default: the input recorded in RESULT).",
+        ),
     ] = None,
 ) -> None:
     """Recompute RESULT from its input (hash checked) and compare within the recorded
     tolerances. Exit 0 when everything matches, 1 on a mismatch."""
     from pivotal.report.verify import verify
 
-    check = verify(read_json(result), input_file)
+    check = verify(read_document(result, *RESULT_KINDS), input_file)
     if check.ok:
         out.print(
             f"verified: {check.kind} result matches its recomputation ({check.checked} checks)"
@@ -70,3 +98,8 @@ def verify_command(
 
 report_cmd = handle_errors(report_command)
 verify_cmd = handle_errors(verify_command)
+
+report_app = typer.Typer(rich_markup_mode=None, add_completion=False)
+report_app.command("report")(report_cmd)
+verify_app = typer.Typer(rich_markup_mode=None, add_completion=False)
+verify_app.command("verify")(verify_cmd)

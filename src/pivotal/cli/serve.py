@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pivotal.cli.common import JsonOpt, emit_json, err, handle_errors, num, out
+from pivotal.cli.common import JsonOpt, check_file_option, emit_json, err, handle_errors, num, out
 from pivotal.errors import ConvergenceError, InputError
 from pivotal.fileio import read_text, write_text_atomic
 
@@ -20,30 +20,73 @@ if TYPE_CHECKING:
 
 # the service stack (uvicorn, FastAPI, httpx) is imported by these two commands only
 
-serve_app = typer.Typer(help="Run the negotiation coordinator service.", no_args_is_help=True)
-agent_app = typer.Typer(help="Run a party's negotiation agent.", no_args_is_help=True)
+serve_app = typer.Typer(
+    help="Run the negotiation coordinator service.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+agent_app = typer.Typer(
+    help="Run a party's negotiation agent.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+)
 
 
 @serve_app.command("coordinator")
 @handle_errors
 def serve_coordinator(
-    db: Annotated[Path, typer.Option("--db", help="SQLite database (created if missing).")],
+    db: Annotated[
+        Path,
+        typer.Option("--db", metavar="FILE", help="SQLite database (created if missing)."),
+    ],
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Public terms (needed to create the database)."),
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Public terms from `negotiate split` (needed to create the database).",
+        ),
     ] = None,
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="0 picks a free port.")] = 8765,
-    tls_cert: Annotated[Path | None, typer.Option("--tls-cert")] = None,
-    tls_key: Annotated[Path | None, typer.Option("--tls-key")] = None,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", help="Port to listen on; 0 picks a free one.")
+    ] = 8765,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", metavar="FILE", help="Serve HTTPS with this certificate (PEM)."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option("--tls-key", metavar="FILE", help="The certificate's private key (PEM)."),
+    ] = None,
     tokens_dir: Annotated[
         Path | None,
-        typer.Option("--tokens-dir", help="Also write each new credential to DIR/PARTY.token."),
+        typer.Option(
+            "--tokens-dir",
+            metavar="DIR",
+            help="Also write each new credential to DIR/PARTY.token.",
+        ),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the outcome JSON here at the end.")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the outcome JSON to FILE at the end (its folder must exist).",
+            callback=check_file_option,
+        ),
     ] = None,
-    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log", help="Log one line per HTTP request on stderr."
+        ),
+    ] = True,
 ) -> None:
     """Serve a negotiation: create it from --config, or resume it from an existing --db."""
     from pivotal.service.coordinator import open_state
@@ -106,22 +149,34 @@ class Transport(StrEnum):
 @agent_app.command("run")
 @handle_errors
 def agent_run(
-    coordinator: Annotated[str, typer.Option("--coordinator", help="The coordinator's URL.")],
-    party: Annotated[str, typer.Option("--party", help="This party's name.")],
-    token_file: Annotated[Path, typer.Option("--token-file", help="File holding the credential.")],
-    private: Annotated[Path, typer.Option("--private", help="This party's private data (JSON).")],
+    coordinator: Annotated[
+        str, typer.Option("--coordinator", metavar="URL", help="The coordinator's URL.")
+    ],
+    party: Annotated[str, typer.Option("--party", metavar="NAME", help="This party's name.")],
+    token_file: Annotated[
+        Path, typer.Option("--token-file", metavar="FILE", help="File holding the credential.")
+    ],
+    private: Annotated[
+        Path, typer.Option("--private", metavar="FILE", help="This party's private data (JSON).")
+    ],
     json_out: JsonOpt = False,
     retry_for: Annotated[
         float,
-        typer.Option("--retry-for", help="Seconds to keep retrying an unreachable coordinator."),
+        typer.Option(
+            "--retry-for",
+            metavar="SECONDS",
+            help="Seconds to keep retrying an unreachable coordinator.",
+        ),
     ] = 120.0,
     ca_cert: Annotated[
-        Path | None, typer.Option("--ca-cert", help="Trust this certificate (self-signed TLS).")
+        Path | None,
+        typer.Option("--ca-cert", metavar="FILE", help="Trust this certificate (self-signed TLS)."),
     ] = None,
     transport: Annotated[
         Transport,
         typer.Option(
             "--transport",
+            metavar="ws|http",
             help="ws: one WebSocket (one frame each way per round); http: long-polling requests "
             "(for networks that block WebSockets).",
         ),

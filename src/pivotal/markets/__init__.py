@@ -15,6 +15,7 @@ from pivotal.markets.curves import (
 from pivotal.markets.generators import draw_market, generate_market
 from pivotal.markets.market import Agent, Market, load_market, market_from_document
 from pivotal.markets.misreports import WithholdingResult, best_withholding
+from pivotal.results import Tolerances
 
 __all__ = [
     "Agent",
@@ -25,6 +26,7 @@ __all__ = [
     "MarketAudit",
     "MarketOutcome",
     "Role",
+    "Tolerances",
     "UniformPrice",
     "WithholdingResult",
     "audit_market",

@@ -2,38 +2,8 @@
 
 The shared plan is ``q[k, f, t]``: units of product ``k`` delivered to retailer site ``f`` in week
 ``t``; each vendor owns the block of the products it supplies (products are split among
-vendors). JSON format::
-
-    {
-      "name": "truck-example",
-      "products": ["cases"],
-      "weeks": 1,
-      "retailer": {
-        "name": "retailer",
-        "sites": [{"name": "PHX", "metro": "Phoenix", "capacity": 20000, "holding_cost": 0.1}],
-        "regions": [{"name": "Phoenix", "metro": "Phoenix", "demand": {"cases": [5000]}}],
-        "outbound_cost_per_unit_mile": 0.000225,
-        "local_delivery_cost": 0.25,
-        "shortage_penalty": 25,
-        "disposal_cost": 1
-      },
-      "vendors": [{
-        "name": "vendor",
-        "products": ["cases"],
-        "factories": [{"name": "CIN", "metro": "Cincinnati", "capacity": [8000],
-                       "production_cost": 2}],
-        "lanes": [{"factory": "CIN", "site": "DAL", "spare_room": [5000]}],
-        "truck_cost_per_mile": 2.25,
-        "units_per_truck": 10000,
-        "scheduled_cost_per_unit": 0.01,
-        "overflow_cost": 50
-      }]
-    }
-
-``lanes`` list the scheduled trucks with spare room (per week); dedicated trucks run on every
-factory-site pair at ``truck_cost_per_mile * road miles / units_per_truck`` per unit.
-``overflow_cost`` (vendor) and ``disposal_cost`` (retailer) price units beyond capacity so that
-every plan has a finite cost; they are meant to be prohibitive.
+vendors). The JSON format, with a complete example that the tests load, is described in
+``docs/scenario-format.md``.
 """
 
 from __future__ import annotations

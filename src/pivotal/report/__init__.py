@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pivotal.display import Rounding, rounding_of
+from pivotal.fileio import check_output_folder
 from pivotal.report.documents import (
     auction_comparison,
     market_curves,
@@ -44,6 +46,7 @@ class Report:
     figures: tuple[Figure, ...]
     inputs: tuple[tuple[str, str], ...]
     provenance: dict[str, Any]
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,9 @@ class ReportFiles:
 
 
 def finding(doc: dict[str, Any]) -> str:
-    """The result's headline in one line."""
+    """The result's headline in one line (amounts rounded to the result's tolerance)."""
     kind = result_kind(doc)
+    num = money(kind, doc).format
     if kind == "auction":
         seq = (doc.get("comparison") or {}).get("sequential_second_price")
         line = f"{doc['mechanism']}: welfare {num(doc['welfare'])}, revenue {num(doc['revenue'])}"
@@ -92,7 +96,17 @@ def finding(doc: dict[str, Any]) -> str:
 Table = tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]
 
 
+def money(kind: str, doc: dict[str, Any]) -> Rounding:
+    """The display rounding of a result's amounts (see :mod:`pivotal.display`)."""
+    if kind == "auction":
+        return rounding_of(doc, doc["values"], doc["welfare"])
+    if kind == "market":
+        return rounding_of(doc, doc["values"], doc["transfers"], doc["welfare"])
+    return rounding_of(doc, doc["costs"])
+
+
 def _summary(kind: str, doc: dict[str, Any]) -> Table:
+    num = money(kind, doc).format
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     if kind == "auction":
@@ -139,9 +153,42 @@ def _summary(kind: str, doc: dict[str, Any]) -> Table:
     return header, rows
 
 
+def _when(stamp: Any) -> str:
+    """An ISO time as ``2026-12-01 07:20 UTC``."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(stamp)).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return "not recorded"
+
+
+def _readable(value: Any) -> str:
+    """A parameter or provenance value as text: numbers plainly, mappings as ``k = v`` lists."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} = {_readable(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(_readable(v) for v in value) or "-"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def _inputs(kind: str, doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    from datetime import UTC, datetime
+
     prov = doc.get("provenance") or {}
-    out = [("input SHA-256", str(prov.get("input_sha256") or "not recorded"))]
+    source = doc.get("source") or {}
+    out = [
+        ("input", str(source.get("input") or "not recorded")),
+        ("computed", _when(source["computed"]) if "computed" in source else "not recorded"),
+        ("report written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("input SHA-256", str(prov.get("input_sha256") or "not recorded")),
+    ]
     data = doc.get("input")
     if isinstance(data, dict):
         if kind == "auction":
@@ -161,7 +208,27 @@ def _inputs(kind: str, doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
                 ("weeks", str(data.get("weeks"))),
                 ("vendors", str(len(data.get("vendors", [])))),
             ]
+    for name, value in (prov.get("parameters") or {}).items():
+        out.append((f"parameter {name}", _readable(value)))
     return tuple(out)
+
+
+def _provenance(doc: dict[str, Any]) -> dict[str, str]:
+    """The provenance in readable form (parameters are listed with the input)."""
+    prov = doc.get("provenance") or {}
+    rows = {}
+    for key, value in prov.items():
+        if key == "parameters":
+            continue
+        if key == "seconds" and isinstance(value, int | float):
+            rows["time"] = f"{value:.3g} s"
+        elif key == "tolerances" and isinstance(value, dict):
+            rows["tolerances"] = (
+                f"abs {_readable(value.get('abs_tol'))}, rel {_readable(value.get('rel_tol'))}"
+            )
+        else:
+            rows[key.replace("_", " ")] = _readable(value)
+    return rows
 
 
 def build_report(doc: dict[str, Any]) -> Report:
@@ -193,14 +260,16 @@ def build_report(doc: dict[str, Any]) -> Report:
         summary=_summary(kind, doc),
         figures=tuple(figures),
         inputs=_inputs(kind, doc),
-        provenance=dict(doc.get("provenance") or {}),
+        provenance=_provenance(doc),
+        note=money(kind, doc).note(),
     )
 
 
 def write_report(doc: dict[str, Any], folder: Path) -> ReportFiles:
-    """Write the report into ``folder`` (created; files appear only once all are written)."""
+    """Write the report into ``folder`` (created if missing, its parent never; files appear
+    only once all are written)."""
+    check_output_folder(folder)
     report = build_report(doc)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=folder.parent))
     try:
         images = []
@@ -219,9 +288,10 @@ def write_report(doc: dict[str, Any], folder: Path) -> ReportFiles:
             report.figures,
             report.inputs,
             report.provenance,
+            note=report.note,
         )
         (staging / "index.html").write_text(page, encoding="utf-8")
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
         for path in staging.iterdir():
             shutil.move(str(path), folder / path.name)
     finally:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pivotal.display import rounding_of
+
 PALETTE = (
     "#0072B2",  # blue
     "#E69F00",  # orange
@@ -51,6 +53,18 @@ class Series:
     measure: tuple[str, ...] = ()
     legend: bool = True
     label_offset: tuple[int, int] = (6, 6)
+    legend_label: str = ""
+    text_positions: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        """The legend's label (the series name unless the legend says it shorter)."""
+        return self.legend_label or self.name
+
+    def position(self, i: int) -> str:
+        """Where the ``i``-th text label sits: ``top right``, ``bottom left``, ..."""
+        if i < len(self.text_positions):
+            return self.text_positions[i]
+        return "bottom right" if self.label_offset[1] < 0 else "top right"
 
 
 @dataclass(frozen=True)
@@ -74,12 +88,73 @@ class Figure:
 
 
 def num(x: float) -> str:
-    """A compact number for titles."""
+    """A compact number for titles (4 significant digits; never ``-0``)."""
     if not math.isfinite(x):
         return str(x)
+    if x == 0:
+        return "0"
     if abs(x - round(x)) < 1e-9 * max(1.0, abs(x)):
         return f"{round(x):,}"
     return f"{x:,.4g}" if abs(x) < 1e4 else f"{x:,.0f}"
+
+
+# ------------------------------------------------------------------------------ label placement
+PLOT_AREA_PX = (860.0, 460.0)
+"""The plotting area of a figure in pixels (of the 1000 x 600 PNG), for placing labels."""
+_CHAR_PX, _LINE_PX, _GAP_PX, _DOT_PX = 6.0, 13.0, 6.0, 6.0
+POSITIONS = ("top right", "bottom right", "top left", "bottom left")
+
+
+Box = tuple[float, float, float, float]
+
+
+def _label_box(x: float, y: float, text: str, position: str) -> Box:
+    """The pixel box (x0, y0, x1, y1) of a label at pixel point (x, y)."""
+    w, h = _CHAR_PX * len(text), _LINE_PX
+    x0 = x + _GAP_PX if position.endswith("right") else x - _GAP_PX - w
+    y0 = y + _GAP_PX if position.startswith("top") else y - _GAP_PX - h
+    return (x0, y0, x0 + w, y0 + h)
+
+
+def _overlap(a: Box, b: Box) -> float:
+    dx = min(a[2], b[2]) - max(a[0], b[0])
+    dy = min(a[3], b[3]) - max(a[1], b[1])
+    return dx * dy if dx > 0 and dy > 0 else 0.0
+
+
+def _place_labels(
+    points: Sequence[tuple[float, float, str]], area: tuple[float, float]
+) -> list[str]:
+    """A position per label (``top right``, ...) so that labels of nearby points neither overlap
+    each other or the points nor leave the plotting area (greedy, first fit; the least overlap
+    when nothing fits). Pixels come from an equal-aspect fit of the points into ``area``, with
+    the 10% margins the renderers add."""
+    if not points:
+        return []
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    scale = min(area[0] / (1.2 * span_x), area[1] / (1.2 * span_y))
+    cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
+    px = [(area[0] / 2 + (x - cx) * scale, area[1] / 2 + (y - cy) * scale) for x, y, _ in points]
+    dots = [(x - _DOT_PX, y - _DOT_PX, x + _DOT_PX, y + _DOT_PX) for x, y in px]
+    placed: list[Box] = []
+    chosen = [POSITIONS[0]] * len(points)
+    for i in sorted(range(len(points)), key=lambda k: (-px[k][1], px[k][0])):
+        best, best_cost = POSITIONS[0], math.inf
+        for position in POSITIONS:
+            box = _label_box(*px[i], points[i][2], position)
+            outside = max(0.0, -box[0]) + max(0.0, box[2] - area[0])
+            outside += max(0.0, -box[1]) + max(0.0, box[3] - area[1])
+            cost = sum(_overlap(box, b) for b in placed)
+            cost += sum(_overlap(box, d) for j, d in enumerate(dots) if j != i)
+            cost += outside * _LINE_PX
+            if cost < best_cost:
+                best, best_cost = position, cost
+            if cost == 0:
+                break
+        placed.append(_label_box(*px[i], points[i][2], best))
+        chosen[i] = best
+    return chosen
 
 
 # ----------------------------------------------------------------------------------- auctions
@@ -440,10 +515,11 @@ def _waterfall(doc: dict[str, Any]) -> Figure:
         measure += ["absolute", "relative", "relative", "total"]
     saving = float(doc["status_quo_cost"]) - float(doc["total_cost"])
     share = 100 * saving / float(doc["status_quo_cost"]) if doc["status_quo_cost"] else 0.0
-    gains = ", ".join(f"{p} {num(float(g))}" for p, g in doc["gains"].items())
+    money = rounding_of(doc, doc["costs"]).format
+    gains = ", ".join(f"{p} {money(float(g))}" for p, g in doc["gains"].items())
     return Figure(
         "waterfall",
-        f"The joint plan saves {num(saving)} ({share:.1f}%); gains after transfers: {gains}",
+        f"The joint plan saves {money(saving)} ({share:.1f}%); gains after transfers: {gains}",
         "party and step",
         "cost (currency units)",
         (Series("cost", tuple(x), tuple(y), "waterfall", PALETTE[0], measure=tuple(measure)),),
@@ -488,11 +564,18 @@ def _flow_map(doc: dict[str, Any], geo: dict[str, Any]) -> Figure:
                     dash=dash,
                     width=1.0 + 6.0 * units / biggest,
                     legend=first,
+                    legend_label=f"{label} (line width: units shipped)",
                 )
             )
             first = False
+    names = list(points)
+    placement = _place_labels(
+        [(points[n][0], points[n][1], n.split(":", 1)[1]) for n in names], PLOT_AREA_PX
+    )
+    positions = dict(zip(names, placement, strict=True))
     for kind, color in (("vendor", PALETTE[3]), ("site", PALETTE[0]), ("region", PALETTE[2])):
-        named = [(n.split(":", 1)[1], p) for n, p in points.items() if n.startswith(kind + ":")]
+        keys = [n for n in points if n.startswith(kind + ":")]
+        named = [(n.split(":", 1)[1], points[n]) for n in keys]
         if named:
             series.append(
                 Series(
@@ -504,15 +587,15 @@ def _flow_map(doc: dict[str, Any], geo: dict[str, Any]) -> Figure:
                     "marker",
                     color,
                     text=tuple(n for n, _ in named),
-                    label_offset=(6, -14) if kind == "region" else (6, 6),
+                    text_positions=tuple(positions[n] for n in keys),
                 )
             )
     moved = sorted(
-        (
+        {
             site
             for (v, site), u in joint.items()
             if u > 1e-6 * biggest and sq.get((v, site), 0.0) <= 1e-6 * biggest
-        )
+        }
     )
     title = (
         f"The joint plan ships to {', '.join(moved)} instead of the status-quo sites"

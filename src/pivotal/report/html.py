@@ -88,6 +88,8 @@ def report_page(
     figures: Sequence[Figure],
     inputs: Sequence[tuple[str, str]],
     provenance: dict[str, Any],
+    *,
+    note: str = "",
 ) -> str:
     """The report page (figures interactive; their PNG/SVG files sit beside it)."""
     parts = [
@@ -95,6 +97,7 @@ def report_page(
         f'<p class="finding">{html.escape(finding)}</p>',
         "<h2>Summary</h2>",
         _table(*summary),
+        f'<p class="note">{html.escape(note)}</p>' if note else "",
         "<h2>Figures</h2>",
     ]
     for fig in figures:
@@ -103,8 +106,8 @@ def report_page(
         links = f'<a href="{fig.key}.png">PNG</a> · <a href="{fig.key}.svg">SVG</a>'
         parts.append(f"<figcaption>{html.escape(fig.caption)} Static: {links}</figcaption>")
         parts.append("</figure>")
-    parts.append("<h2>Input</h2>")
-    parts.append(_table(("input", "value"), inputs))
+    parts.append("<h2>Input and parameters</h2>")
+    parts.append(_table(("", "value"), inputs))
     parts.append("<h2>Provenance</h2>")
     rows = []
     for key, value in provenance.items():

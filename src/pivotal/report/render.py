@@ -62,7 +62,7 @@ def save_static(fig: Figure, folder: Path) -> dict[str, Path]:
             ax.axhline(0.0, color=GREY, linewidth=0.8)
         for s in fig.series:
             style = "--" if s.dash else "-"
-            label = s.name if s.legend else None
+            label = s.label() if s.legend else None
             if s.kind == "line":
                 ax.plot(s.x, s.y, style, color=s.color, linewidth=s.width, label=label)
             elif s.kind == "step":
@@ -71,9 +71,17 @@ def save_static(fig: Figure, folder: Path) -> dict[str, Path]:
                 )
             elif s.kind == "marker":
                 ax.scatter(s.x, s.y, color=s.color, s=60, zorder=5, label=label)
-                for x, y, t in zip(s.x, s.y, s.text, strict=False):
+                for i, (x, y, t) in enumerate(zip(s.x, s.y, s.text, strict=False)):
+                    position = s.position(i)
+                    right, top = position.endswith("right"), position.startswith("top")
                     ax.annotate(
-                        t, (x, y), textcoords="offset points", xytext=s.label_offset, fontsize=9
+                        t,
+                        (x, y),
+                        textcoords="offset points",
+                        xytext=(6 if right else -6, 4 if top else -4),
+                        ha="left" if right else "right",
+                        va="bottom" if top else "top",
+                        fontsize=9,
                     )
             elif s.kind == "area":
                 ax.fill(s.x, s.y, color=s.color, alpha=0.3, label=label)
@@ -109,6 +117,8 @@ def save_static(fig: Figure, folder: Path) -> dict[str, Path]:
             ax.set_yscale("log")
         if fig.equal_aspect:
             ax.set_aspect("equal", adjustable="datalim")
+        if any(s.kind == "marker" and s.text for s in fig.series):
+            ax.margins(0.1)  # room for the points' labels inside the axes
         ax.set_title(textwrap.fill(fig.title, 90), fontsize=11)
         ax.set_xlabel(fig.x_label)
         ax.set_ylabel(fig.y_label)
@@ -134,10 +144,11 @@ def plotly_figure(fig: Figure) -> go.Figure:
         elif s.kind in ("line", "step"):
             out.add_trace(
                 go.Scatter(
-                    name=s.name,
+                    name=s.label() if s.legend else s.name,
                     x=list(s.x),
                     y=list(s.y),
                     mode="lines",
+                    hovertext=s.name,
                     line={
                         "color": s.color,
                         "dash": dash,
@@ -145,7 +156,7 @@ def plotly_figure(fig: Figure) -> go.Figure:
                         "shape": "hv" if s.kind == "step" else "linear",
                     },
                     showlegend=s.legend,
-                    legendgroup=s.name if s.legend else None,
+                    legendgroup=s.label(),
                 )
             )
         elif s.kind == "marker":
@@ -156,7 +167,8 @@ def plotly_figure(fig: Figure) -> go.Figure:
                     y=list(s.y),
                     mode="markers+text" if s.text else "markers",
                     text=list(s.text) or None,
-                    textposition="bottom right" if s.label_offset[1] < 0 else "top right",
+                    textposition=[s.position(i) for i in range(len(s.x))],
+                    cliponaxis=False,
                     marker={"color": s.color, "size": 11},
                 )
             )
@@ -185,9 +197,10 @@ def plotly_figure(fig: Figure) -> go.Figure:
                 )
             )
     for y, label in fig.hlines:
-        out.add_hline(y=y, line_dash="dot", line_color=GREY, annotation_text=label)
+        # the template's shape default is a line of width 0: the width must be given
+        out.add_hline(y=y, line_dash="dot", line_color=GREY, line_width=1, annotation_text=label)
     for x, label in fig.vlines:
-        out.add_vline(x=x, line_dash="dot", line_color=GREY, annotation_text=label)
+        out.add_vline(x=x, line_dash="dot", line_color=GREY, line_width=1, annotation_text=label)
     out.update_layout(
         title={"text": fig.title, "font": {"size": 15}},
         xaxis_title=fig.x_label,
