@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from pivotal.cli.auction import auction_app
+from pivotal.cli.call import call_app, serve_call_cmd
 from pivotal.cli.market import market_app
 from pivotal.cli.negotiate import negotiate_app
 from pivotal.cli.report import report_cmd, verify_cmd
@@ -25,6 +26,8 @@ app.add_typer(market_app, name="market")
 app.add_typer(negotiate_app, name="negotiate")
 app.add_typer(serve_app, name="serve")
 app.add_typer(agent_app, name="agent")
+app.add_typer(call_app, name="call")
+serve_app.command("call")(serve_call_cmd)
 app.command("report")(report_cmd)
 app.command("verify")(verify_cmd)
 
