@@ -10,7 +10,7 @@ hashes appear in the event log after the close and in the published record.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from pivotal.calls.lifecycle import (
 )
 from pivotal.calls.receipts import CallKey, receipt
 from pivotal.calls.reports import validate_report
-from pivotal.calls.store import OPERATOR, CallStore, Event, Participant
+from pivotal.calls.store import OPERATOR, CallStore, Event, Participant, Pending
 from pivotal.calls.terms import CallTerms, check_name, iso, utc_now
 from pivotal.engine import Engine
 from pivotal.errors import InputError
@@ -100,15 +100,20 @@ class Call:
 
     def require_operator(self, token: str | None) -> None:
         """The operator's credential (401/403)."""
-        if self.authenticate(token) != OPERATOR:
-            raise CallAuthError(403, "this action is for the operator's token only")
+        owner = self.authenticate(token)
+        if owner != OPERATOR:
+            exc = CallAuthError(403, "this action is for the operator's token only")
+            self.refuse(owner, exc)
+            raise exc
 
     def require_participant(self, token: str | None, name: str) -> Participant:
         """The credential of participant ``name`` (401/403)."""
         owner = self.authenticate(token)
         if owner != name:
             who = "the operator" if owner == OPERATOR else "another participant"
-            raise CallAuthError(403, f"this token belongs to {who}, not to '{name}'")
+            exc = CallAuthError(403, f"this token belongs to {who}, not to '{name}'")
+            self.refuse(owner, exc)
+            raise exc
         return self._participants[name]
 
     # ------------------------------------------------------------------ participants
@@ -158,6 +163,15 @@ class Call:
         ``InputError`` (422: the field and the reason); each refusal is logged (without the
         report's content).
         """
+        return self.commit([self.prepare_submit(token, name, body)])[0]
+
+    def withdraw(self, token: str | None, name: str) -> dict[str, Any]:
+        """Withdraw ``name``'s report (it takes no part unless it submits again)."""
+        return self.commit([self.prepare_withdraw(token, name)])[0]
+
+    def prepare_submit(self, token: str | None, name: str, body: Any) -> Pending:
+        """Check the credential, the phase and the report; nothing is stored yet (see
+        :meth:`commit`)."""
         p = self.require_participant(token, name)
         now = self.clock()
         try:
@@ -168,12 +182,10 @@ class Call:
         except (CallAuthError, CallStateError, InputError) as exc:
             self.refuse(name, exc, now)
             raise
-        signed = self._put(name, report.entry, report.sha256, now)
-        self._reported.add(name)
-        return signed
+        return Pending(name, report.entry, report.sha256, iso(now))
 
-    def withdraw(self, token: str | None, name: str) -> dict[str, Any]:
-        """Withdraw ``name``'s report (it takes no part unless it submits again)."""
+    def prepare_withdraw(self, token: str | None, name: str) -> Pending:
+        """Check a withdrawal (see :meth:`prepare_submit`)."""
         p = self.require_participant(token, name)
         now = self.clock()
         try:
@@ -185,27 +197,31 @@ class Call:
         except (CallAuthError, CallStateError) as exc:
             self.refuse(name, exc, now)
             raise
-        signed = self._put(name, None, None, now)
-        self._reported.discard(name)
-        return signed
+        return Pending(name, None, None, iso(now))
 
-    def _put(
-        self, name: str, entry: dict[str, Any] | None, sha: str | None, now: datetime
-    ) -> dict[str, Any]:
-        at = iso(now)
+    def commit(self, pending: list[Pending]) -> list[dict[str, Any]]:
+        """Store checked reports and withdrawals in ONE transaction (group commit: one disk
+        sync for every request that arrived meanwhile) and return their signed receipts, in
+        order. The receipts exist only once the transaction has committed."""
 
-        def sign(seq: int, action: str) -> dict[str, Any]:
+        def sign(seq: int, action: str, item: Pending) -> dict[str, Any]:
             return receipt(
                 self.key,
                 call=self.terms.name,
-                participant=name,
+                participant=item.participant,
                 action=action,
                 seq=seq,
-                report_sha256=sha,
-                server_time=at,
+                report_sha256=item.sha256,
+                server_time=item.at,
             )
 
-        return self.store.put_report(at, name, entry, sha, sign)
+        receipts = self.store.put_reports(pending, sign)
+        for item in pending:
+            if item.entry is None:
+                self._reported.discard(item.participant)
+            else:
+                self._reported.add(item.participant)
+        return receipts
 
     def refuse(self, name: str | None, exc: Exception, now: datetime | None = None) -> None:
         """Log a refused request: who, the status and the field, never the content."""
@@ -225,6 +241,10 @@ class Call:
         """Move the deadline later, before it passes."""
         self.require_operator(token)
         now = self.clock()
+        try:
+            new = new.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise InputError("the new deadline is out of range", field="deadline") from None
         require_extension(self.phase(now), now, self.deadline, new)
         self.store.set_deadline(iso(now), iso(self.deadline), iso(new))
         self.deadline = new

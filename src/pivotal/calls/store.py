@@ -76,6 +76,16 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A checked report (or, with ``entry=None``, a withdrawal) waiting for its commit."""
+
+    participant: str
+    entry: dict[str, Any] | None
+    sha256: str | None
+    at: str
+
+
+@dataclass(frozen=True)
 class StoredReport:
     """A participant's current report."""
 
@@ -301,42 +311,50 @@ class CallStore:
             self._event(at, "approval", name, {})
             self._db.execute("UPDATE participants SET status = 'approved' WHERE name = ?", (name,))
 
-    def put_report(
-        self,
-        at: str,
-        participant: str,
-        entry: dict[str, Any] | None,
-        sha256: str | None,
-        sign: Callable[[int, str], dict[str, Any]],
-    ) -> dict[str, Any]:
-        """Store (or, with ``entry=None``, withdraw) a report and return its signed receipt;
-        ``sign(seq, action)`` builds the receipt. One transaction; committed before return."""
+    def put_reports(
+        self, pending: list[Pending], sign: Callable[[int, str, Pending], dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Store reports (or, with ``entry=None``, withdrawals) in one transaction and return
+        their signed receipts; ``sign(seq, action, item)`` builds a receipt. Committed before
+        return."""
+        out: list[dict[str, Any]] = []
         with self.transaction():
-            seq = self.next_seq()
-            exists = (
+            seq = self.next_seq() - 1
+            current: dict[str, bool] = {}
+            for item in pending:
+                name = item.participant
+                if name not in current:
+                    current[name] = (
+                        self._db.execute(
+                            "SELECT 1 FROM reports WHERE participant = ?", (name,)
+                        ).fetchone()
+                        is not None
+                    )
+                seq += 1
+                if item.entry is None:
+                    action, kind = "withdraw", "withdrawal"
+                else:
+                    action, kind = (
+                        ("revise", "revision") if current[name] else ("submit", "submission")
+                    )
+                signed = sign(seq, action, item)
                 self._db.execute(
-                    "SELECT 1 FROM reports WHERE participant = ?", (participant,)
-                ).fetchone()
-                is not None
-            )
-            if entry is None:
-                action, kind = "withdraw", "withdrawal"
-            else:
-                action, kind = ("revise", "revision") if exists else ("submit", "submission")
-            signed = sign(seq, action)
-            self._db.execute(
-                "INSERT INTO events (seq, at, kind, participant, detail) VALUES (?, ?, ?, ?, ?)",
-                (seq, at, kind, participant, json.dumps({"receipt": signed}, sort_keys=True)),
-            )
-            if entry is None:
-                self._db.execute("DELETE FROM reports WHERE participant = ?", (participant,))
-            else:
-                self._db.execute(
-                    "INSERT INTO reports VALUES (?, ?, ?, ?) ON CONFLICT(participant) DO UPDATE "
-                    "SET seq = excluded.seq, report = excluded.report, sha256 = excluded.sha256",
-                    (participant, seq, json.dumps(entry, sort_keys=True), sha256),
+                    "INSERT INTO events (seq, at, kind, participant, detail) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (seq, item.at, kind, name, json.dumps({"receipt": signed}, sort_keys=True)),
                 )
-        return signed
+                if item.entry is None:
+                    self._db.execute("DELETE FROM reports WHERE participant = ?", (name,))
+                else:
+                    self._db.execute(
+                        "INSERT INTO reports VALUES (?, ?, ?, ?) ON CONFLICT(participant) DO "
+                        "UPDATE SET seq = excluded.seq, report = excluded.report, "
+                        "sha256 = excluded.sha256",
+                        (name, seq, json.dumps(item.entry, sort_keys=True), item.sha256),
+                    )
+                current[name] = item.entry is not None
+                out.append(signed)
+        return out
 
     def set_deadline(self, at: str, old: str, new: str) -> None:
         """Record an extension."""
@@ -365,4 +383,12 @@ class CallStore:
             )
 
 
-__all__ = ["OPERATOR", "CallStore", "Event", "Participant", "StoredReport", "create_private_file"]
+__all__ = [
+    "OPERATOR",
+    "CallStore",
+    "Event",
+    "Participant",
+    "Pending",
+    "StoredReport",
+    "create_private_file",
+]

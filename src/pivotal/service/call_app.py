@@ -26,6 +26,7 @@ from it, whoever asks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
@@ -38,6 +39,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pivotal.calls.call import Call
 from pivotal.calls.lifecycle import CallAuthError, CallStateError
+from pivotal.calls.store import Pending
 from pivotal.errors import InputError
 from pivotal.markets.market import BuyerIn, ProducerIn
 from pivotal.results import package_version
@@ -111,6 +113,37 @@ def _report_schema() -> tuple[dict[str, Any], dict[str, Any]]:
 _REPORT_SCHEMA, _REPORT_DEFS = _report_schema()
 
 
+class GroupCommit:
+    """Submissions that arrive together are stored together: each request is checked on its
+    own (:meth:`Call.prepare_submit`), then every checked request waiting at the next turn of
+    the event loop is committed in one transaction (one disk sync) and each gets its receipt."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self._queue: list[tuple[Pending, asyncio.Future[dict[str, Any]]]] = []
+
+    async def __call__(self, item: Pending) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._flush)
+        self._queue.append((item, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        try:
+            receipts = self.call.commit([item for item, _ in batch])
+        except Exception as exc:  # the transaction rolled back: no receipt for anyone
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), signed in zip(batch, receipts, strict=True):
+            if not future.done():
+                future.set_result(signed)
+
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -169,6 +202,8 @@ def create_call_app(
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
 
+    group_commit = GroupCommit(call)
+
     def tok(token: HTTPAuthorizationCredentials | None) -> str | None:
         return None if token is None else token.credentials
 
@@ -215,16 +250,16 @@ def create_call_app(
         raw = await request.body()
         try:
             body = json.loads(raw, parse_constant=_no_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             error = InputError(f"the body is not JSON: {exc}", field="(body)")
             call.refuse(name, error)
             raise error from None
-        return call.submit(tok(token), name, body)
+        return await group_commit(call.prepare_submit(tok(token), name, body))
 
     @app.delete("/v1/participants/{name}/report", responses=_ERRORS)
     async def withdraw(name: str, token: Token) -> dict[str, Any]:
         """Withdraw the report; the reply is the signed receipt of the withdrawal."""
-        return call.withdraw(tok(token), name)
+        return await group_commit(call.prepare_withdraw(tok(token), name))
 
     @app.get("/v1/participants/{name}/receipt", responses=_ERRORS)
     async def receipt(name: str, token: Token) -> dict[str, Any]:
