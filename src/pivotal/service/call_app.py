@@ -326,6 +326,10 @@ def create_call_app(
     async def operator_page() -> HTMLResponse:
         return HTMLResponse(page("operator", call.terms.name))
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
     @app.get("/assets/{name}", include_in_schema=False)
     async def asset(name: str) -> Response:
         found = ASSETS.get(name)

@@ -35,7 +35,7 @@ _PUBLIC = """
 _PARTICIPANT = """
 <section id="login"><h2>Sign in</h2>
 <form id="register-form"><fieldset><legend>Register</legend>
-<label>Name <input id="reg-name" autocomplete="off" pattern="[a-z0-9][a-z0-9_-]{0,63}"></label>
+<label>Name <input id="reg-name" autocomplete="off" pattern="[a-z0-9][a-z0-9_\-]{0,63}"></label>
 <label>Role <select id="reg-role"></select></label>
 <button type="submit" id="register">Register</button></fieldset></form>
 <form id="signin-form"><fieldset><legend>I have a token</legend>
