@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,6 +110,10 @@ class CallStore:
     def __init__(self, path: Path, db: sqlite3.Connection) -> None:
         self.path = path
         self._db = db
+        # one connection shared by the event loop (reads, small writes) and the group-commit
+        # thread: a transaction holds the lock from BEGIN to COMMIT, a read holds it while it
+        # runs, so no read sees a transaction half-way
+        self._lock = threading.RLock()
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -184,19 +189,24 @@ class CallStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """``with store.transaction():`` commits on success, rolls back on an exception."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     # ------------------------------------------------------------------ reading
     def meta(self, key: str) -> str | None:
         """A ``meta`` value."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if not rows else str(rows[0][0])
 
     def meta_json(self, key: str) -> Any:
         """A ``meta`` value holding JSON (None if absent)."""
@@ -217,24 +227,22 @@ class CallStore:
 
     def private_key(self) -> bytes:
         """The call's signing key."""
-        row = self._db.execute("SELECT private FROM signing_key").fetchone()
+        rows = self._read("SELECT private FROM signing_key")
+        row = rows[0] if rows else None
         if row is None or not isinstance(row[0], bytes) or len(row[0]) != 32:
             raise InputError(f"{self.path}: the call's signing key is missing or damaged")
         return bytes(row[0])
 
     def participants(self) -> list[Participant]:
         """Every participant in registration order."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT name, role, status, registered_seq FROM participants ORDER BY registered_seq"
         )
         return [Participant(str(n), str(r), str(s), int(q)) for n, r, s, q in rows]
 
     def credential_hashes(self) -> dict[str, str]:
         """SHA-256 of each credential -> participant (the operator's under ``operator``)."""
-        out = {
-            str(h): str(n)
-            for n, h in self._db.execute("SELECT name, token_sha256 FROM participants")
-        }
+        out = {str(h): str(n) for n, h in self._read("SELECT name, token_sha256 FROM participants")}
         op = self.meta("operator_token_sha256")
         if op:
             out[op] = OPERATOR
@@ -242,22 +250,22 @@ class CallStore:
 
     def reports(self) -> list[StoredReport]:
         """Every current report, by participant name."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT participant, seq, report, sha256 FROM reports ORDER BY participant"
         )
         return [StoredReport(str(p), int(q), json.loads(r), str(h)) for p, q, r, h in rows]
 
     def report_count(self) -> int:
         """Number of current reports."""
-        return int(self._db.execute("SELECT count(*) FROM reports").fetchone()[0])
+        return int(self._read("SELECT count(*) FROM reports")[0][0])
 
     def has_report(self) -> set[str]:
         """Participants with a current report."""
-        return {str(r[0]) for r in self._db.execute("SELECT participant FROM reports")}
+        return {str(r[0]) for r in self._read("SELECT participant FROM reports")}
 
     def events(self, after: int = 0, limit: int = 1000) -> list[Event]:
         """Events with ``seq > after``, oldest first."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT seq, at, kind, participant, detail FROM events WHERE seq > ? ORDER BY seq "
             "LIMIT ?",
             (after, limit),
@@ -266,14 +274,14 @@ class CallStore:
 
     def last_receipt(self, participant: str) -> dict[str, Any] | None:
         """The participant's latest receipt (submission, revision or withdrawal)."""
-        row = self._db.execute(
+        rows = self._read(
             "SELECT detail FROM events WHERE participant = ? AND kind IN "
             "('submission', 'revision', 'withdrawal') ORDER BY seq DESC LIMIT 1",
             (participant,),
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
-        receipt: dict[str, Any] = json.loads(row[0])["receipt"]
+        receipt: dict[str, Any] = json.loads(rows[0][0])["receipt"]
         return receipt
 
     # ------------------------------------------------------------------ writing

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -114,34 +113,71 @@ _REPORT_SCHEMA, _REPORT_DEFS = _report_schema()
 
 
 class GroupCommit:
-    """Submissions that arrive together are stored together: each request is checked on its
-    own (:meth:`Call.prepare_submit`), then every checked request waiting at the next turn of
-    the event loop is committed in one transaction (one disk sync) and each gets its receipt."""
+    """Submissions that arrive together are stored together. Each request is checked on the
+    event loop (:meth:`Call.prepare_submit`: credential, phase, report) and queued; one commit
+    at a time runs in a worker thread and takes everything queued since the last one, in one
+    transaction with one disk sync; each request then gets its receipt. While a commit waits
+    for the disk, the event loop goes on reading and checking the next requests."""
 
     def __init__(self, call: Call) -> None:
         self.call = call
         self._queue: list[tuple[Pending, asyncio.Future[dict[str, Any]]]] = []
+        self._running = False
 
     async def __call__(self, item: Pending) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
-        if not self._queue:
-            loop.call_soon(self._flush)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
+        if not self._running:
+            self._running = True
+            asyncio.create_task(self._drain())
         return await future
 
-    def _flush(self) -> None:
-        batch, self._queue = self._queue, []
+    async def _drain(self) -> None:
         try:
-            receipts = self.call.commit([item for item, _ in batch])
-        except Exception as exc:  # the transaction rolled back: no receipt for anyone
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    receipts = await asyncio.to_thread(
+                        self.call.commit, [item for item, _ in batch]
+                    )
+                except Exception as exc:  # rolled back: no receipt for anyone in the batch
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), signed in zip(batch, receipts, strict=True):
+                    if not future.done():
+                        future.set_result(signed)
+        finally:
+            self._running = False
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding :data:`SECURITY_HEADERS` (and HSTS under TLS; ``no-store``
+    on the API) to every response."""
+
+    def __init__(self, app: Any, tls: bool) -> None:
+        self.app = app
+        extra = dict(SECURITY_HEADERS)
+        if tls:
+            extra["Strict-Transport-Security"] = "max-age=31536000"
+        self._headers = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        for (_, future), signed in zip(batch, receipts, strict=True):
-            if not future.done():
-                future.set_result(signed)
+        api = str(scope.get("path", "")).startswith("/v1/")
+
+        async def wrapped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", [])) + self._headers
+                if api:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
 
 
 SECURITY_HEADERS = {
@@ -169,17 +205,7 @@ def create_call_app(
         max_body_size=max_body_bytes,
     )
 
-    @app.middleware("http")
-    async def headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        if tls:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        if request.url.path.startswith("/v1/"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(SecurityHeaders, tls=tls)
 
     @app.exception_handler(CallAuthError)
     async def _auth(request: Request, exc: CallAuthError) -> JSONResponse:
