@@ -44,6 +44,9 @@ from typing import Any
 import httpx
 import numpy as np
 
+from pivotal.markets.clarke import vcg_market
+from pivotal.markets.market import market_from_document
+
 CLI = [sys.executable, "-m", "pivotal"]
 
 
@@ -210,12 +213,30 @@ def burst(
             server.start()
         while not all(f.done() for f in futures):
             server.sample()
+            keep_open(server)
             time.sleep(0.5)
         for f in futures:
             lat, rec = f.result()
             latencies += lat
             receipts.update(rec)
     return latencies, receipts, time.time() - start_at
+
+
+def keep_open(server: Server) -> None:
+    """When the burst runs late (a loaded machine), the operator extends the deadline before it
+    passes, as the terms allow; the report says how long the burst took."""
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            status = c.get("/v1/call").json()
+            if status["seconds_left"] < 15:
+                later = datetime.fromisoformat(status["deadline"].replace("Z", "+00:00"))
+                c.post(
+                    "/v1/operator/deadline",
+                    json={"deadline": (later + timedelta(seconds=30)).isoformat()},
+                    headers={"Authorization": f"Bearer {server.token('operator')}"},
+                )
+    except httpx.HTTPError:  # restarting
+        pass
 
 
 def close_and_publish(server: Server) -> tuple[float, dict[str, Any]]:
@@ -252,7 +273,7 @@ def market_run(args: argparse.Namespace, root: Path) -> list[tuple[str, str]]:
         "kind": "market",
         "good": "kits",
         "unit": "kit",
-        "deadline": deadline_in(2 * args.window + 60 + n / 100),
+        "deadline": deadline_in(args.window + 20 + n / 1000),
         "approval": "automatic",
         "publish_reports": True,
         "invited": invited,
@@ -284,6 +305,24 @@ def market_run(args: argparse.Namespace, root: Path) -> list[tuple[str, str]]:
     )
     reference = cli_run("market", record["outcome"]["input"], root)
     server.stop()
+    # the outcome of an undisturbed run: the mechanism on the reports the clients hold receipts
+    # for, assembled here without the server
+    undisturbed = vcg_market(
+        market_from_document(
+            {
+                "producers": [
+                    {"name": x, **bodies[x]} for x in sorted(bodies) if "cost" in bodies[x]
+                ],
+                "buyers": [
+                    {"name": x, **bodies[x]} for x in sorted(bodies) if "benefit" in bodies[x]
+                ],
+            }
+        )
+    )
+    recorded = record["outcome"]["transfers"]
+    differs = sum(
+        1 for x, t in undisturbed.transfers.items() if abs(recorded.get(x, 1e300) - t) > 1e-6
+    )
     lat = np.array(latencies) * 1000
     return [
         ("participants", f"{n:,}"),
@@ -302,6 +341,7 @@ def market_run(args: argparse.Namespace, root: Path) -> list[tuple[str, str]]:
         ("lost submissions", str(lost)),
         ("duplicated submissions", str(duplicated)),
         ("receipts not matching the record", str(mismatched)),
+        ("transfers differing from an undisturbed run", str(differs)),
         ("server peak RSS (VmHWM)", f"{server.peak_rss:.0f} MiB"),
         ("market close -> published (target < 5 s)", f"{seconds:.2f} s"),
         ("reference: pivotal market run on the assembled file", f"{reference:.2f} s"),

@@ -386,7 +386,7 @@ def test_sigkill_during_burst_loses_no_receipted_submission(make_call: Any) -> N
         watchdog = threading.Thread(target=extend_while_busy, args=(futures,))
         watchdog.start()
         for _ in range(3):
-            time.sleep(0.5)
+            time.sleep(0.25)
             if all(f.done() for f in futures):
                 break
             call.kill()

@@ -288,12 +288,12 @@ class Call:
         terms["deadline"] = iso(self.deadline)
         reports = [
             {
-                "participant": r.participant,
-                "role": self._participants[r.participant].role,
-                "seq": r.seq,
-                "sha256": r.sha256,
+                "participant": name,
+                "role": self._participants[name].role,
+                "seq": seq,
+                "sha256": sha,
             }
-            for r in self.store.reports()
+            for name, seq, sha in self.store.report_hashes()
         ]
         return {
             "kind": RECORD_KIND,

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import from_json, to_json
+
 from pivotal.calls.terms import CallTerms, terms_from_document
 from pivotal.errors import InputError
 from pivotal.service.store import token_hash
@@ -214,8 +216,8 @@ class CallStore:
         if text is None:
             return None
         try:
-            return json.loads(text)
-        except json.JSONDecodeError:
+            return from_json(text)
+        except ValueError:
             raise InputError(f"{self.path}: meta '{key}' is damaged", field="db") from None
 
     def terms(self) -> CallTerms:
@@ -253,7 +255,12 @@ class CallStore:
         rows = self._read(
             "SELECT participant, seq, report, sha256 FROM reports ORDER BY participant"
         )
-        return [StoredReport(str(p), int(q), json.loads(r), str(h)) for p, q, r, h in rows]
+        return [StoredReport(str(p), int(q), from_json(r), str(h)) for p, q, r, h in rows]
+
+    def report_hashes(self) -> list[tuple[str, int, str]]:
+        """``(participant, seq, sha256)`` of every current report, by participant name."""
+        rows = self._read("SELECT participant, seq, sha256 FROM reports ORDER BY participant")
+        return [(str(p), int(q), str(h)) for p, q, h in rows]
 
     def report_count(self) -> int:
         """Number of current reports."""
@@ -378,7 +385,7 @@ class CallStore:
             self._event(at, "close", None, summary)
             self._db.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("outcome", json.dumps(outcome, sort_keys=True)), ("closed_at", at)],
+                [("outcome", to_json(outcome).decode()), ("closed_at", at)],
             )
 
     def set_record(self, at: str, record: dict[str, Any]) -> None:
@@ -387,7 +394,7 @@ class CallStore:
             self._event(at, "publication", None, {"record_signature": record["signature"]})
             self._db.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("record", json.dumps(record, sort_keys=True)), ("published_at", at)],
+                [("record", to_json(record).decode()), ("published_at", at)],
             )
 
 
