@@ -56,6 +56,7 @@ class CallServer:
     url: str = ""
     process: subprocess.Popen[str] | None = None
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    extra: tuple[str, ...] = ()
 
     @property
     def config(self) -> Path:
@@ -81,6 +82,7 @@ class CallServer:
         if not self.db.exists():
             self.config.write_text(json.dumps(self.terms))
             args += ["--config", str(self.config), "--tokens-dir", str(self.tokens)]
+        args += self.extra
         log = (self.root / "server.log").open("a")
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=env())
         self.processes.append(proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import ssl
 import subprocess
 import threading
 import time
@@ -423,6 +424,41 @@ def test_sigkill_during_burst_loses_no_receipted_submission(make_call: Any) -> N
     assert record["outcome"]["transfers"] == pytest.approx(dict(undisturbed.transfers))
     assert record["outcome"]["quantities"] == pytest.approx(dict(undisturbed.quantities))
     assert sha256_of(record["outcome"]["input"]) == record["outcome"]["provenance"]["input_sha256"]
+
+
+# ------------------------------------------------------------------ TLS
+@pytest.mark.slow
+def test_tls(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (tmp_path / "call").mkdir()
+    call = CallServer(
+        tmp_path / "call",
+        auction_terms(600),
+        extra=("--tls-cert", str(cert), "--tls-key", str(key)),
+    )
+    try:
+        url = call.start()
+        assert url.startswith("https://")
+        with pytest.raises(httpx.TransportError):  # a client that does not trust the certificate
+            httpx.get(f"{url}/health")
+        r = httpx.get(f"{url}/v1/call", verify=ssl.create_default_context(cafile=str(cert)))
+        assert r.status_code == 200 and "max-age" in r.headers["strict-transport-security"]
+        body = call.root / "bids.json"
+        body.write_text(json.dumps(seed_bids("1")))
+        done = call.cli(
+            "call", "submit", "--url", url, "--name", "b1", "--register", "bidder",
+            "--token-file", str(call.root / "b1.token"), "--report", str(body),
+            "--ca-cert", str(cert),
+        )  # fmt: skip
+        assert json.loads(done.stdout)["action"] == "submit"
+    finally:
+        call.stop()
 
 
 # ------------------------------------------------------------------ schemathesis

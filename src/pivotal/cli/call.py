@@ -217,7 +217,9 @@ def call_status(
     if name is not None:
         if token_file is None:
             raise InputError("--name needs --token-file")
-        doc = _request(url, "GET", f"/v1/participants/{name}", token=_token(token_file))
+        doc = _request(
+            url, "GET", f"/v1/participants/{name}", token=_token(token_file), ca_cert=ca_cert
+        )
     elif token_file is not None:
         doc = _request(url, "GET", "/v1/operator", token=_token(token_file), ca_cert=ca_cert)
     else:

@@ -123,13 +123,14 @@ class GroupCommit:
         self.call = call
         self._queue: list[tuple[Pending, asyncio.Future[dict[str, Any]]]] = []
         self._running = False
+        self._task: asyncio.Task[None] | None = None  # a reference keeps the task alive
 
     async def __call__(self, item: Pending) -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if not self._running:
             self._running = True
-            asyncio.create_task(self._drain())
+            self._task = asyncio.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
