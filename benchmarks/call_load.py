@@ -208,7 +208,9 @@ def burst(
             for k in range(clients)
         ]
         for k in range(kills):
-            time.sleep(max(0.0, start_at + window * (k + 1) / (kills + 1) - time.time()))
+            while time.time() < start_at + window * (k + 1) / (kills + 1):
+                keep_open(server)
+                time.sleep(0.5)
             server.kill()
             server.start()
         while not all(f.done() for f in futures):
@@ -241,7 +243,7 @@ def keep_open(server: Server) -> None:
 
 def close_and_publish(server: Server) -> tuple[float, dict[str, Any]]:
     ops = {"Authorization": f"Bearer {server.token('operator')}"}
-    with httpx.Client(base_url=server.url, timeout=600) as c:
+    with httpx.Client(base_url=server.url, timeout=3600) as c:
         left = c.get("/v1/call").json()["seconds_left"]
         time.sleep(left + 0.5)
         t0 = time.perf_counter()
@@ -273,7 +275,7 @@ def market_run(args: argparse.Namespace, root: Path) -> list[tuple[str, str]]:
         "kind": "market",
         "good": "kits",
         "unit": "kit",
-        "deadline": deadline_in(args.window + 20 + n / 1000),
+        "deadline": deadline_in(args.window + 20 + n / 1000 + 20 * args.kills),
         "approval": "automatic",
         "publish_reports": True,
         "invited": invited,
@@ -402,18 +404,20 @@ def main() -> None:
     parser.add_argument("--auction-bids", type=int, default=500)
     parser.add_argument("--no-auction", action="store_true")
     args = parser.parse_args()
-    rows: list[tuple[str, str]] = []
+    print(f"{'measure':<54}  value", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "market").mkdir()
-        rows += market_run(args, Path(tmp) / "market")
+        show(market_run(args, Path(tmp) / "market"))
         if not args.no_auction:
             (Path(tmp) / "auction").mkdir()
-            rows += auction_run(args, Path(tmp) / "auction")
-    width = max(len(k) for k, _ in rows)
-    print(f"{'measure':<{width}}  value")
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
+            show(auction_run(args, Path(tmp) / "auction"))
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end)")
+
+
+def show(rows: list[tuple[str, str]]) -> None:
+    """Print rows as soon as they are measured (the auction close can take long)."""
+    for k, v in rows:
+        print(f"{k:<54}  {v}", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@ HTTP clients, as each test needs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,6 +121,40 @@ class CallServer:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
+
+    @contextlib.contextmanager
+    def kept_open(self, margin: float = 6.0) -> Iterator[None]:
+        """While the block runs, the operator extends the deadline whenever fewer than
+        ``margin`` seconds are left (as the terms allow, before it passes): tests can use short
+        deadlines and still finish their work before them on a loaded machine."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(0.3):
+                try:
+                    with httpx.Client(base_url=self.url, timeout=10) as c:
+                        status = c.get("/v1/call").json()
+                        if status["seconds_left"] < margin:
+                            later = datetime.fromisoformat(
+                                status["deadline"].replace("Z", "+00:00")
+                            )
+                            c.post(
+                                "/v1/operator/deadline",
+                                json={
+                                    "deadline": (later + timedelta(seconds=2 * margin)).isoformat()
+                                },
+                                headers=self.headers("operator"),
+                            )
+                except httpx.HTTPError:  # restarting
+                    continue
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def wait_for_deadline(self) -> None:
         with self.client() as c:

@@ -106,9 +106,10 @@ def _close_and_verify(call: CallServer, names: list[str]) -> dict[str, Any]:
 def test_seed_auction_as_a_call(make_call: Any) -> None:
     # reference: the VCG tutorial's seed (3 items x 4 bidders): welfare 26, bidder 2 pays 9,
     # bidder 3 pays 5 (tests/test_seed_auction.py)
-    call = make_call(auction_terms(25))
+    call = make_call(auction_terms(20))
     names = ["1", "2", "3", "4"]
-    _submit_processes(call, {n: ("bidder", seed_bids(n)) for n in names})
+    with call.kept_open():
+        _submit_processes(call, {n: ("bidder", seed_bids(n)) for n in names})
     record = _close_and_verify(call, names)
     outcome = record["outcome"]
     assert outcome["welfare"] == pytest.approx(26)
@@ -133,7 +134,8 @@ def test_seed_market_as_a_call(make_call: Any) -> None:
         "government": ("buyer", {"benefit": buyer["benefit"], "capacity": buyer["capacity"]}),
     }
     call = make_call(market_terms(20))
-    _submit_processes(call, reports)
+    with call.kept_open():
+        _submit_processes(call, reports)
     record = _close_and_verify(call, list(reports))
     outcome = record["outcome"]
     assert outcome["quantities"] == pytest.approx({"maker": 4, "government": 4})
@@ -160,7 +162,7 @@ SENTINELS = ("731.0371", "8642.1357", "53.97531")
 
 def test_sealing_every_endpoint_every_role(make_call: Any) -> None:
     invited = [{"name": n, "role": "bidder"} for n in ("p1", "p2", "p3")]
-    call = make_call(auction_terms(12, invited=invited, publish_reports=False))
+    call = make_call(auction_terms(20, invited=invited, publish_reports=False))
     reports = {
         "p1": {"bids": [{"bundle": ["A"], "value": float(SENTINELS[0])}]},
         "p2": {
@@ -171,7 +173,7 @@ def test_sealing_every_endpoint_every_role(make_call: Any) -> None:
         },
     }
     hashes = {}
-    with call.client() as c:
+    with call.kept_open(), call.client() as c:
         for name, body in reports.items():
             r = c.put(f"/v1/participants/{name}/report", json=body, headers=call.headers(name))
             assert r.status_code == 200, r.text
@@ -256,11 +258,11 @@ def test_sealing_every_endpoint_every_role(make_call: Any) -> None:
 def test_status_codes(make_call: Any) -> None:
     call = make_call(
         market_terms(
-            8, invited=[{"name": "p1", "role": "producer"}, {"name": "b1", "role": "buyer"}]
+            20, invited=[{"name": "p1", "role": "producer"}, {"name": "b1", "role": "buyer"}]
         )
     )
     good = {"cost": {"kind": "linear", "a": 3}, "capacity": 5}
-    with call.client() as c:
+    with call.kept_open(), call.client() as c:
         url = "/v1/participants/p1/report"
         assert c.put(url, json=good).status_code == 401
         r = c.put(url, json=good, headers={"Authorization": "Bearer nope"})
@@ -321,7 +323,7 @@ def test_sigkill_during_burst_loses_no_receipted_submission(make_call: Any) -> N
     n = 300
     names = [f"p{i:03d}" for i in range(n)]
     invited = [{"name": x, "role": "producer" if i % 2 else "buyer"} for i, x in enumerate(names)]
-    call = make_call(market_terms(20, invited=invited))
+    call = make_call(market_terms(40, invited=invited))
     tokens = {x: call.token(x) for x in names}
     rng = random.Random(7)
     # each participant submits, then most revise once: the last accepted body is what counts

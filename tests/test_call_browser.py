@@ -88,7 +88,7 @@ def test_market_participant_and_operator_pages(browser: Any, serve: Any) -> None
             "kind": "market",
             "good": "test kits",
             "unit": "kit",
-            "deadline": deadline_in(30),
+            "deadline": deadline_in(20),
             "approval": "automatic",
             "invited": [{"name": "government", "role": "buyer"}],
         }
@@ -165,7 +165,7 @@ def test_auction_bid_table(browser: Any, serve: Any) -> None:
             "name": "lots",
             "kind": "auction",
             "items": ["A", "B", "C"],
-            "deadline": deadline_in(30),
+            "deadline": deadline_in(20),
             "approval": "operator",
             "invited": [{"name": "rival", "role": "bidder"}],
         }
