@@ -48,6 +48,7 @@ def test_the_package_keeps_its_layering_contract() -> None:
         ("auctions/bids.py", "import pivotal.cli", "Layers"),
         ("markets/curves.py", "import pivotal.service.app", "Layers"),
         ("results.py", "import pivotal.auctions", "Layers"),
+        ("report/html.py", "import pivotal.service.app", "Reports do not depend on the services"),
         ("negotiation/admm.py", "import osqp", "Only pivotal.solvers imports a solver package"),
         ("auctions/clarke.py", "import matplotlib", "Only pivotal.report imports plotting"),
         ("report/figures.py", "import fastapi", "Only pivotal.service imports the web framework"),

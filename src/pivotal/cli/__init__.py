@@ -37,8 +37,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "report": ("pivotal.cli.report", "report_app", "Write an HTML report of a result file."),
     "verify": ("pivotal.cli.report", "verify_app", "Recompute a result file and compare."),
-    "serve": ("pivotal.cli.serve", "serve_app", "Run the negotiation coordinator service."),
+    "serve": (
+        "pivotal.cli.serve",
+        "serve_app",
+        "Run a service: the negotiation coordinator or an open call.",
+    ),
     "agent": ("pivotal.cli.serve", "agent_app", "Run a party's negotiation agent."),
+    "call": (
+        "pivotal.cli.call",
+        "call_app",
+        "Open calls: submit sealed reports, follow, close and verify.",
+    ),
 }
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # the service stack (uvicorn, FastAPI, httpx) is imported by these two commands only
 
 serve_app = typer.Typer(
-    help="Run the negotiation coordinator service.",
+    help="Run a service: the negotiation coordinator or an open call.",
     no_args_is_help=True,
     rich_markup_mode=None,
     add_completion=False,
@@ -225,3 +225,15 @@ def agent_run(
         f"transfer {num(result['transfer'])}, gain {num(result['gain'])} "
         f"after {result['rounds']} rounds"
     )
+
+
+def _register_call_server() -> None:
+    """``pivotal serve call``: the open-call server lives with the rest of the call commands."""
+    from pivotal.cli.call import serve_call_cmd
+
+    serve_app.command("call", help="Run an open call (sealed-bid market or auction).")(
+        serve_call_cmd
+    )
+
+
+_register_call_server()

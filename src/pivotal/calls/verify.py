@@ -1,0 +1,121 @@
+"""Checking a published call record (``pivotal call verify``).
+
+1. The record's signature under its public key (and, if given, that key is the one the
+   participant was shown when it submitted).
+2. Each receipt given: its signature, and that the report it acknowledges is the one in the
+   record's list of report hashes (a later revision or a withdrawal supersedes it).
+3. When the terms published the reports: each report's hash, the assembled file rebuilt from
+   them, and the outcome recomputed by the mechanism (:func:`pivotal.report.verify.verify`,
+   the check ``pivotal verify`` runs on a ``run`` result). Without the reports, the outcome
+   cannot be recomputed by outsiders, and the check says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pivotal.calls.call import RECORD_KIND
+from pivotal.calls.receipts import check_signature
+from pivotal.calls.terms import RESERVE_PREFIX
+from pivotal.errors import InputError
+from pivotal.results import sha256_of
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """The outcome of checking a record."""
+
+    checked: int
+    recomputed: bool
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return not self.problems
+
+
+def _entries_of(kind: str, document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each participant's canonical report, read back from the assembled file."""
+    if kind == "market":
+        out = {}
+        for side in ("producers", "buyers"):
+            for e in document.get(side) or []:
+                if not str(e.get("name", "")).startswith(RESERVE_PREFIX):
+                    out[str(e["name"])] = e
+        return out
+    bids: dict[str, list[dict[str, Any]]] = {}
+    for b in document.get("bids") or []:
+        name = str(b.get("bidder"))
+        if not name.startswith(RESERVE_PREFIX):
+            bids.setdefault(name, []).append({"bundle": b["bundle"], "value": float(b["value"])})
+    return {name: {"bidder": name, "bids": bs} for name, bs in bids.items()}
+
+
+def verify_record(
+    record: Any,
+    *,
+    public_key: str | None = None,
+    receipts: list[dict[str, Any]] | None = None,
+) -> RecordCheck:
+    """Check a published record (see the module docstring)."""
+    if not isinstance(record, dict) or record.get("kind") != RECORD_KIND:
+        raise InputError(
+            f"not a call record: expected the JSON of 'pivotal call result' ('kind': "
+            f"'{RECORD_KIND}')"
+        )
+    problems: list[str] = []
+    checked = 1
+    key = str(record.get("public_key", ""))
+    if public_key is not None and public_key.lower() != key.lower():
+        problems.append("the record's public key is not the key given with --key")
+    if not check_signature(record, key):
+        problems.append("the record's signature does not match its content (tampered record)")
+    listed = {str(r.get("participant")): r for r in record.get("reports") or []}
+    for rc in receipts or []:
+        checked += 1
+        who = rc.get("participant")
+        if not check_signature(rc, key):
+            problems.append(f"receipt seq {rc.get('seq')} of {who}: signature does not verify")
+            continue
+        entry = listed.get(str(who))
+        if rc.get("action") == "withdraw":
+            if entry is not None and int(entry.get("seq", 0)) <= int(rc.get("seq", 0)):
+                problems.append(f"{who} withdrew (seq {rc.get('seq')}) but a report is listed")
+        elif entry is None:
+            problems.append(f"{who}: receipt seq {rc.get('seq')} but no report is listed")
+        elif entry.get("seq") == rc.get("seq") and entry.get("sha256") != rc.get("report_sha256"):
+            problems.append(f"{who}: the listed report hash differs from the receipt's")
+        elif int(entry.get("seq", 0)) < int(rc.get("seq", 0)):
+            problems.append(f"{who}: the listed report is older than the receipt seq {rc['seq']}")
+    outcome = record.get("outcome")
+    if not isinstance(outcome, dict):
+        raise InputError("the record has no outcome", field="outcome")
+    terms = record.get("terms") or {}
+    document = outcome.get("input")
+    if not isinstance(document, dict):
+        return RecordCheck(checked, False, tuple(problems))
+    entries = _entries_of(str(terms.get("kind")), document)
+    if set(entries) != set(listed):
+        problems.append(
+            f"the published reports are from {sorted(entries)}, the list names {sorted(listed)}"
+        )
+    for name, entry in entries.items():
+        checked += 1
+        if name in listed and sha256_of(entry) != listed[name].get("sha256"):
+            problems.append(f"{name}: the published report does not match its listed hash")
+    if "void" not in outcome:
+        from pivotal.report.verify import verify
+
+        try:
+            check = verify(outcome)
+        except InputError as exc:  # the recorded input does not hash to the outcome's
+            problems.append(f"outcome: {exc}")
+        else:
+            checked += check.checked
+            problems.extend(check.mismatches)
+    return RecordCheck(checked, True, tuple(problems))
+
+
+__all__ = ["RecordCheck", "verify_record"]

@@ -1,0 +1,384 @@
+"""The open call's HTTP API (FastAPI) and its pages, served by uvicorn (:mod:`.call_server`).
+
+Public: ``GET /health``, ``GET /v1/call`` (terms, phase, server time, time left, number of
+participants, the receipts' public key), ``POST /v1/register`` (while the terms allow it),
+``GET /v1/record`` (after publication), the pages ``/``, ``/participant`` and ``/operator``,
+``/openapi.json``.
+
+Participant (its bearer token): ``GET /v1/participants/{name}`` (own status and latest receipt),
+``PUT /v1/participants/{name}/report`` (submit or revise; the reply is the signed receipt),
+``DELETE /v1/participants/{name}/report`` (withdraw), ``GET /v1/participants/{name}/receipt``,
+``GET /v1/participants/{name}/result`` (after the close).
+
+Operator (the ``operator`` token): ``GET /v1/operator`` (registrations and the count of
+submissions, never their content), ``GET /v1/operator/events``, ``POST
+/v1/operator/participants/{name}/approve``, ``POST /v1/operator/deadline`` (extend),
+``POST /v1/operator/close``, ``GET /v1/operator/outcome``, ``POST /v1/operator/publish``.
+
+Errors: 401 missing/unknown token, 403 a token without the right, 404 unknown path, 409 an
+action the phase does not allow (a submission after the deadline: the reply carries the
+server's time), 413 a body over the limit, 422 a malformed report (``loc`` names the field, the
+message the reason). The token is checked before a report's body is read.
+
+Sealed: before the close no endpoint or page returns a report, its hash or anything computed
+from it, whoever asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from pivotal.calls.call import Call
+from pivotal.calls.lifecycle import CallAuthError, CallStateError
+from pivotal.calls.store import Pending
+from pivotal.errors import InputError
+from pivotal.markets.market import BuyerIn, ProducerIn
+from pivotal.results import package_version
+from pivotal.service.call_pages import ASSETS, page
+from pivotal.service.wire import ErrorMessage, field_errors
+
+DEFAULT_MAX_BODY = 1024 * 1024
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorMessage} for code in (401, 403, 409, 413, 422)
+}
+_bearer = HTTPBearer(auto_error=False)
+Token = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+class Registration(BaseModel):
+    """``POST /v1/register``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=64)
+    role: Literal["producer", "buyer", "bidder"]
+
+
+class Registered(BaseModel):
+    """The reply to a registration: the credential is shown once."""
+
+    name: str
+    role: str
+    status: Literal["approved", "pending"]
+    token: str
+
+
+class Deadline(BaseModel):
+    """``POST /v1/operator/deadline``: the new (later) deadline, with a time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+    deadline: AwareDatetime
+
+
+class BundleBid(BaseModel):
+    """One XOR bid of an auction report."""
+
+    model_config = ConfigDict(extra="forbid")
+    bundle: list[str] = Field(min_length=1)
+    value: float
+
+
+class AuctionReport(BaseModel):
+    """An auction report: the participant's XOR bids."""
+
+    model_config = ConfigDict(extra="forbid")
+    bids: list[BundleBid] = Field(min_length=1)
+
+
+def _report_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request body of ``PUT .../report`` for the OpenAPI schema (the body is read after
+    the token is checked, so FastAPI does not parse it itself) and the schemas it refers to."""
+    producer = ProducerIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    buyer = BuyerIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    auction = AuctionReport.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = {}
+    for s in (producer, buyer, auction):
+        schemas.update(s.pop("$defs", {}))
+    for s in (producer, buyer):
+        s["properties"].pop("name", None)
+        s["required"] = [r for r in s.get("required", []) if r != "name"]
+    body = {"anyOf": [producer, buyer, auction]}
+    extra = {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+    return extra, schemas
+
+
+_REPORT_SCHEMA, _REPORT_DEFS = _report_schema()
+
+
+class GroupCommit:
+    """Submissions that arrive together are stored together. Each request is checked on the
+    event loop (:meth:`Call.prepare_submit`: credential, phase, report) and queued; one commit
+    at a time runs in a worker thread and takes everything queued since the last one, in one
+    transaction with one disk sync; each request then gets its receipt. While a commit waits
+    for the disk, the event loop goes on reading and checking the next requests."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self._queue: list[tuple[Pending, asyncio.Future[dict[str, Any]]]] = []
+        self._running = False
+        self._task: asyncio.Task[None] | None = None  # a reference keeps the task alive
+
+    async def __call__(self, item: Pending) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if not self._running:
+            self._running = True
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    receipts = await asyncio.to_thread(
+                        self.call.commit, [item for item, _ in batch]
+                    )
+                except Exception as exc:  # rolled back: no receipt for anyone in the batch
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), signed in zip(batch, receipts, strict=True):
+                    if not future.done():
+                        future.set_result(signed)
+        finally:
+            self._running = False
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding :data:`SECURITY_HEADERS` (and HSTS under TLS; ``no-store``
+    on the API) to every response."""
+
+    def __init__(self, app: Any, tls: bool) -> None:
+        self.app = app
+        extra = dict(SECURITY_HEADERS)
+        if tls:
+            extra["Strict-Transport-Security"] = "max-age=31536000"
+        self._headers = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = str(scope.get("path", "")).startswith("/v1/")
+
+        async def wrapped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", [])) + self._headers
+                if api:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def create_call_app(
+    call: Call, *, max_body_bytes: int = DEFAULT_MAX_BODY, tls: bool = False
+) -> FastAPI:
+    """The call's app (see the module docstring)."""
+    app = FastAPI(
+        title=f"pivotal call {call.terms.name}",
+        version=package_version("pivotal"),
+        description=__doc__,
+        docs_url=None,  # the interactive docs load scripts from outside: off
+        redoc_url=None,
+        max_body_size=max_body_bytes,
+    )
+
+    app.add_middleware(SecurityHeaders, tls=tls)
+
+    @app.exception_handler(CallAuthError)
+    async def _auth(request: Request, exc: CallAuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(CallStateError)
+    async def _state(request: Request, exc: CallStateError) -> JSONResponse:
+        server_time = exc.server_time.isoformat().replace("+00:00", "Z")
+        return JSONResponse({"detail": str(exc), "server_time": server_time}, status_code=409)
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError) -> JSONResponse:
+        loc = ["body", exc.field] if exc.field else ["body"]
+        return JSONResponse(
+            {"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]}, status_code=422
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
+
+    group_commit = GroupCommit(call)
+
+    def tok(token: HTTPAuthorizationCredentials | None) -> str | None:
+        return None if token is None else token.credentials
+
+    # ------------------------------------------------------------------ public
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """Liveness."""
+        return {"status": "ok"}
+
+    @app.get("/v1/call")
+    async def status() -> dict[str, Any]:
+        """Public: the terms, the phase, the server's time, the time left, the number of
+        participants and the receipts' public key."""
+        return {**call.summary(), "terms": call.terms.public_document()}
+
+    @app.post("/v1/register", responses=_ERRORS, status_code=201)
+    async def register(body: Registration) -> Registered:
+        """Register (when the terms allow it); the credential is shown once."""
+        token, st = call.register(body.name, body.role)
+        return Registered(name=body.name, role=body.role, status=st, token=token)  # type: ignore[arg-type]
+
+    @app.get("/v1/record", responses=_ERRORS)
+    async def record() -> dict[str, Any]:
+        """The published record (after publication): outcome, report hashes, signature."""
+        return call.record()
+
+    # ------------------------------------------------------------------ participant
+    @app.get("/v1/participants/{name}", responses=_ERRORS)
+    async def me(name: str, token: Token) -> dict[str, Any]:
+        """The participant's own status and latest receipt."""
+        return call.me(tok(token), name)
+
+    @app.put("/v1/participants/{name}/report", responses=_ERRORS, openapi_extra=_REPORT_SCHEMA)
+    async def submit(name: str, request: Request, token: Token) -> dict[str, Any]:
+        """Submit or revise the sealed report; the reply is the signed receipt. The token is
+        checked before the body is read."""
+        call.require_participant(tok(token), name)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body_bytes:
+            call.refuse(name, CallAuthError(413, "body too large"))
+            return JSONResponse(
+                {"detail": f"the body is over {max_body_bytes} bytes"}, status_code=413
+            )  # type: ignore[return-value]
+        raw = await request.body()
+        try:
+            body = json.loads(raw, parse_constant=_no_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            error = InputError(f"the body is not JSON: {exc}", field="(body)")
+            call.refuse(name, error)
+            raise error from None
+        return await group_commit(call.prepare_submit(tok(token), name, body))
+
+    @app.delete("/v1/participants/{name}/report", responses=_ERRORS)
+    async def withdraw(name: str, token: Token) -> dict[str, Any]:
+        """Withdraw the report; the reply is the signed receipt of the withdrawal."""
+        return await group_commit(call.prepare_withdraw(tok(token), name))
+
+    @app.get("/v1/participants/{name}/receipt", responses=_ERRORS)
+    async def receipt(name: str, token: Token) -> dict[str, Any]:
+        """The latest receipt (``receipt`` is null before the first submission)."""
+        return {"receipt": call.receipt_of(tok(token), name)}
+
+    @app.get("/v1/participants/{name}/result", responses=_ERRORS)
+    async def result(name: str, token: Token) -> dict[str, Any]:
+        """The participant's own result (after the close)."""
+        return call.own_result(tok(token), name)
+
+    # ------------------------------------------------------------------ operator
+    @app.get("/v1/operator", responses=_ERRORS)
+    async def operator(token: Token) -> dict[str, Any]:
+        """Registrations and the count of submissions (never their content)."""
+        return call.operator_view(tok(token))
+
+    @app.get("/v1/operator/events", responses=_ERRORS)
+    async def events(
+        token: Token,
+        after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> list[dict[str, Any]]:
+        """The event log after ``after`` (report hashes withheld until the close)."""
+        return call.events(tok(token), after, limit)
+
+    @app.post("/v1/operator/participants/{name}/approve", responses=_ERRORS)
+    async def approve(name: str, token: Token) -> dict[str, Any]:
+        """Approve a pending registration."""
+        call.approve(tok(token), name)
+        return call.operator_view(tok(token))
+
+    @app.post("/v1/operator/deadline", responses=_ERRORS)
+    async def extend(body: Deadline, token: Token) -> dict[str, Any]:
+        """Extend the deadline (before it passes)."""
+        call.extend(tok(token), body.deadline)
+        return call.summary()
+
+    @app.post("/v1/operator/close", responses=_ERRORS)
+    async def close(token: Token) -> dict[str, Any]:
+        """Close the call (after the deadline): the mechanism runs once on the stored reports."""
+        return call.close(tok(token))
+
+    @app.get("/v1/operator/outcome", responses=_ERRORS)
+    async def outcome(token: Token) -> dict[str, Any]:
+        """The whole outcome (after the close)."""
+        return call.outcome(tok(token))
+
+    @app.post("/v1/operator/publish", responses=_ERRORS)
+    async def publish(token: Token) -> dict[str, Any]:
+        """Publish the signed record (after the close)."""
+        return call.publish(tok(token))
+
+    # ------------------------------------------------------------------ pages
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def public_page() -> HTMLResponse:
+        return HTMLResponse(page("public", call.terms.name))
+
+    @app.get("/participant", response_class=HTMLResponse, include_in_schema=False)
+    async def participant_page() -> HTMLResponse:
+        return HTMLResponse(page("participant", call.terms.name))
+
+    @app.get("/operator", response_class=HTMLResponse, include_in_schema=False)
+    async def operator_page() -> HTMLResponse:
+        return HTMLResponse(page("operator", call.terms.name))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/assets/{name}", include_in_schema=False)
+    async def asset(name: str) -> Response:
+        found = ASSETS.get(name)
+        if found is None:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        media, text = found
+        return Response(text, media_type=media, headers={"Cache-Control": "max-age=3600"})
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(_REPORT_DEFS)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+__all__ = ["DEFAULT_MAX_BODY", "SECURITY_HEADERS", "create_call_app"]
