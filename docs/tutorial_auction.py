@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 from pivotal.auctions import sequential_second_price, vcg
+from pivotal.auctions.comparison import auction_comparison
 from pivotal.auctions.core_payments import is_in_core
 from pivotal.auctions.formats import load_auction
 from pivotal.auctions.payment_rules import PaymentRule, run_auction
+from pivotal.auctions.result import auction_result
 from pivotal.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,9 +51,16 @@ core = run_auction(auction, PaymentRule.CORE_VCG_NEAREST)
 print("VCG-nearest core payments:", dict(core.payments), "revenue:", core.revenue)
 assert abs(core.payments["2"] - 11.5) < 1e-6 and abs(core.payments["3"] - 7.5) < 1e-6
 
-# 4. A report: summary, figures (value and payment per bidder, the core polytope)
-doc = outcome.to_dict()
-doc["comparison"] = {"sequential_second_price": sequential.to_dict()}
-doc["input"] = auction.to_dict()
+# 4. The result document: the outcome with every comparison above, computed once; the report
+#    (summary, figures: value and payment per bidder, the core polytope) only reads it
+doc = auction_result(auction, outcome, auction_comparison(auction, outcome, order=["A", "B", "C"]))
+print(
+    "document:",
+    doc["kind"],
+    "schema",
+    doc["schema_version"],
+    "- VCG in core:",
+    doc["comparison"]["vcg_in_core"],
+)
 files = write_report(json.loads(json.dumps(doc)), out)
 print("report:", files.index)

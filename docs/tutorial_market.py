@@ -21,7 +21,8 @@ import numpy as np
 from pivotal.markets.clarke import vcg_market
 from pivotal.markets.generators import draw_market
 from pivotal.markets.market import load_market
-from pivotal.markets.misreports import result_document
+from pivotal.markets.misreports import best_withholding, largest_producer
+from pivotal.markets.result import market_result
 from pivotal.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ assert abs(outcome.price - 6) < 1e-9 and abs(outcome.traded - 4) < 1e-9  # the c
 assert abs(outcome.transfers["maker"] - 32) < 1e-9
 assert abs(outcome.transfers["government"] + 16) < 1e-9
 
-doc = result_document(market, outcome)
+doc = market_result(market, outcome, best_withholding(market, largest_producer(market)))
 w = doc["withholding"]
 print(
     f"{w['producer']} gains {w['profit_gain']:.3f} by withholding at the uniform price; "
@@ -50,4 +51,10 @@ print("report:", write_report(doc, out / "seed").index)
 generated = draw_market(6, 5, np.random.default_rng(1)).market()
 g = vcg_market(generated)
 print(f"generated market: price {g.price:.4g}, traded {g.traded:.4g}, VCG deficit {g.budget:.4g}")
-print("report:", write_report(result_document(generated, g), out / "generated").index)
+print(
+    "report:",
+    write_report(
+        market_result(generated, g, best_withholding(generated, largest_producer(generated))),
+        out / "generated",
+    ).index,
+)

@@ -53,6 +53,9 @@ def test_the_package_keeps_its_layering_contract() -> None:
         ("auctions/clarke.py", "import matplotlib", "Only pivotal.report imports plotting"),
         ("report/figures.py", "import fastapi", "Only pivotal.service imports the web framework"),
         ("markets/clarke.py", "import rich", "Only pivotal.cli imports the terminal UI"),
+        ("report/auction.py", "import pivotal.auctions.payment_rules", "Reports never solve"),
+        ("report/market.py", "import pivotal.markets.clarke", "Reports never solve"),
+        ("report/negotiation.py", "import pivotal.verify", "Reports never solve"),
     ],
 )
 def test_a_planted_violation_is_caught(

@@ -392,7 +392,8 @@ def _two_vendor_doc() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def test_map_title_names_each_site_once_and_labels_do_not_overlap() -> None:
-    from pivotal.report.figures import PLOT_AREA_PX, _flow_map, _label_box, _overlap
+    from pivotal.report.figures import PLOT_AREA_PX, _label_box, _overlap
+    from pivotal.report.negotiation import _flow_map
 
     doc, geo = _two_vendor_doc()
     fig = _flow_map(doc, geo)

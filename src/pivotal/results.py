@@ -1,13 +1,46 @@
-"""Shared result vocabulary: tolerances and provenance recorded on every outcome."""
+"""The result contract shared by every mechanism.
+
+* :class:`Tolerances` and :class:`Provenance`: how a result was computed (the input's SHA-256 is
+  set when the outcome is constructed, never patched in later);
+* :class:`Outcome`: what every mechanism's outcome offers (its kind, its participants, each
+  participant's transfer and utility under one sign convention);
+* :class:`ResultDocument`: the kind-tagged, versioned JSON document a run writes (``--json`` /
+  ``-o``), which reports and ``pivotal verify`` read. Each mechanism package owns a ``result``
+  module with its document model and builder; their JSON Schemas are published in
+  ``docs/schemas/``.
+
+Sign convention
+---------------
+``transfers[p]`` is money **paid to** participant ``p`` (negative when ``p`` pays), and
+``utilities[p]`` is ``p``'s quasi-linear utility at its report (value plus transfer, or cost
+saving plus transfer). An auction's ``payments`` (paid by the bidder) are ``-transfers``.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+"""Version of the result documents; bumped when a field changes meaning or is removed."""
+
+
+class ResultKind(StrEnum):
+    """The mechanism a result comes from (the document's ``kind``)."""
+
+    AUCTION = "auction"
+    MARKET = "market"
+    NEGOTIATION = "negotiation"
 
 
 @dataclass(frozen=True)
@@ -29,6 +62,7 @@ class Tolerances:
         return self.abs_tol + self.rel_tol * abs(scale)
 
 
+@functools.cache
 def package_version(name: str) -> str:
     """Installed version of a distribution, or ``"unknown"``."""
     try:
@@ -45,6 +79,9 @@ def canonical_json(data: Any) -> str:
 def sha256_of(data: Any) -> str:
     """SHA-256 hex digest of the canonical JSON of ``data``."""
     return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +129,94 @@ class Provenance:
     pivotal_version: str = field(default_factory=lambda: package_version("pivotal"))
     python_version: str = field(default_factory=platform.python_version)
 
+    def __post_init__(self) -> None:
+        if not _SHA256.fullmatch(self.input_sha256):
+            raise ValueError(
+                f"provenance needs the input's SHA-256 (64 hex digits), got {self.input_sha256!r}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dictionary."""
         return asdict(self)
+
+
+@runtime_checkable
+class Outcome(Protocol):
+    """What every mechanism's outcome offers, whatever the mechanism (see the sign convention
+    in the module docstring)."""
+
+    @property
+    def kind(self) -> ResultKind:
+        """The mechanism family."""
+        ...
+
+    @property
+    def provenance(self) -> Provenance:
+        """How the outcome was computed (input hash always set)."""
+        ...
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        """Every participant, in input order."""
+        ...
+
+    @property
+    def transfers(self) -> Mapping[str, float]:
+        """Money paid to each participant (negative: the participant pays)."""
+        ...
+
+    @property
+    def utilities(self) -> Mapping[str, float]:
+        """Each participant's utility at its report."""
+        ...
+
+
+class DocumentModel(BaseModel):
+    """Base of the document models: unknown fields are refused, instances are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TolerancesDocument(DocumentModel):
+    """:class:`Tolerances` in a document."""
+
+    abs_tol: float
+    rel_tol: float
+
+
+class ProvenanceDocument(DocumentModel):
+    """:class:`Provenance` in a document."""
+
+    mechanism: str
+    input_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    solver: str
+    solver_version: str
+    tolerances: TolerancesDocument
+    parameters: dict[str, Any]
+    seconds: float
+    n_solves: int
+    exact: bool
+    pivotal_version: str
+    python_version: str
+
+
+class SourceDocument(DocumentModel):
+    """Where a result's input came from and when it was computed (set by the CLI)."""
+
+    input: str
+    computed: str
+
+
+class ResultDocument(DocumentModel):
+    """Fields every result document starts with. Each mechanism's document model
+    (``pivotal.<mechanism>.result``) extends it; ``kind`` and ``schema_version`` come first."""
+
+    kind: ResultKind
+    schema_version: int = Field(ge=1, le=SCHEMA_VERSION)
+    provenance: ProvenanceDocument
+    source: SourceDocument | None = None
+
+
+def tagged(kind: ResultKind, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` as a result document of ``kind``: ``kind`` and ``schema_version`` first."""
+    return {"kind": kind.value, "schema_version": SCHEMA_VERSION, **body}

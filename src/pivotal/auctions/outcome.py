@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pivotal.auctions.bids import Auction, sorted_bundle
-from pivotal.results import Provenance
+from pivotal.results import Provenance, ResultKind
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,21 @@ class AuctionOutcome:
     revenue: float
     utilities: Mapping[str, float]
     provenance: Provenance
+
+    @property
+    def kind(self) -> ResultKind:
+        """``auction`` (the result contract, :class:`pivotal.results.Outcome`)."""
+        return ResultKind.AUCTION
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        """Every bidder, in input order."""
+        return tuple(self.payments)
+
+    @property
+    def transfers(self) -> Mapping[str, float]:
+        """Money paid to each bidder: the negative of its payment."""
+        return {b: -p for b, p in self.payments.items()}
 
     @property
     def exact(self) -> bool:

@@ -3,24 +3,24 @@
 The assembled document is exactly a market file (``pivotal market run``) or an auction file
 (``pivotal auction run``): participants in name order, then the operator's published reserves.
 The outcome document is the one those commands write with ``--json`` (the market run without
-the withholding comparison, ``--no-withholding``), so anyone can re-run the CLI on the assembled
-file and compare.
+the withholding comparison, ``--no-withholding``; the auction run without the core comparison,
+``--no-core``), so anyone can re-run the CLI on the assembled file and compare.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pivotal.auctions.comparison import run_and_document
 from pivotal.auctions.formats import auction_from_document
-from pivotal.auctions.payment_rules import PaymentRule, run_auction
-from pivotal.auctions.sequential import sequential_second_price
+from pivotal.auctions.payment_rules import PaymentRule
 from pivotal.calls.reports import reserve_entries
 from pivotal.calls.store import StoredReport
 from pivotal.calls.terms import CallTerms
 from pivotal.engine import Engine
 from pivotal.markets.clarke import vcg_market
 from pivotal.markets.market import market_from_document
-from pivotal.markets.misreports import result_document
+from pivotal.markets.result import market_result
 
 
 def assemble(terms: CallTerms, reports: list[StoredReport]) -> dict[str, Any]:
@@ -61,12 +61,9 @@ def run_close(
         return {"void": reason, "input": document}
     if terms.kind == "market":
         market = market_from_document(document, source="the assembled call")
-        return result_document(market, vcg_market(market), withholding=False)
+        return market_result(market, vcg_market(market))
     auction = auction_from_document(document, source="the assembled call")
-    outcome = run_auction(auction, PaymentRule(terms.payment_rule), engine=engine)
-    doc = outcome.to_dict()
-    doc["comparison"] = {"sequential_second_price": sequential_second_price(auction).to_dict()}
-    doc["input"] = auction.to_dict()
+    _, doc = run_and_document(auction, PaymentRule(terms.payment_rule), core=False, engine=engine)
     return doc
 
 

@@ -5,7 +5,7 @@
 2. Each receipt given: its signature, and that the report it acknowledges is the one in the
    record's list of report hashes (a later revision or a withdrawal supersedes it).
 3. When the terms published the reports: each report's hash, the assembled file rebuilt from
-   them, and the outcome recomputed by the mechanism (:func:`pivotal.report.verify.verify`,
+   them, and the outcome recomputed by the mechanism (:func:`pivotal.verify.verify`,
    the check ``pivotal verify`` runs on a ``run`` result). Without the reports, the outcome
    cannot be recomputed by outsiders, and the check says so.
 """
@@ -106,7 +106,7 @@ def verify_record(
         if name in listed and sha256_of(entry) != listed[name].get("sha256"):
             problems.append(f"{name}: the published report does not match its listed hash")
     if "void" not in outcome:
-        from pivotal.report.verify import verify
+        from pivotal.verify import verify
 
         try:
             check = verify(outcome)

@@ -23,6 +23,7 @@ from pivotal.auctions import (
 )
 from pivotal.auctions.cats import write_cats
 from pivotal.auctions.clarke import ProgressCallback
+from pivotal.auctions.comparison import run_and_document
 from pivotal.auctions.generators import generate_auction
 from pivotal.cli.common import (
     JsonOpt,
@@ -168,24 +169,30 @@ def auction_run(
     output: OutputOpt = None,
     engine: EngineOpt = "inprocess",
     report: ReportOpt = None,
+    core: Annotated[
+        bool,
+        typer.Option(
+            "--core/--no-core",
+            help="Compare with the VCG-nearest core payments (more solves; reports show it).",
+        ),
+    ] = True,
 ) -> None:
-    """Solve winner determination and charge payments (VCG by default)."""
+    """Solve winner determination and charge payments (VCG by default), compared with the
+    VCG-nearest core payments and the sequential second-price auction."""
     auction = load_auction(file)
     opts = _solver_options(time_limit)
     sale_order = _parse_order(order)
-    sequential = sequential_second_price(auction, sale_order)
     with engine_from_spec(engine) as runner, solve_progress(err.is_terminal) as progress:
-        outcome = run_auction(
+        outcome, doc = run_and_document(
             auction,
             PaymentRule(payments.value),
             opts,
             approximate=approximate,
+            order=sale_order,
+            core=core,
             engine=runner,
             on_progress=progress,
         )
-    doc = outcome.to_dict()
-    doc["comparison"] = {"sequential_second_price": sequential.to_dict()}
-    doc["input"] = auction.to_dict()
     stamp_source(doc, display_name(file))
     if report is not None:
         emit_report(doc, report)

@@ -35,7 +35,8 @@ from pivotal.markets import (
     vcg_market,
 )
 from pivotal.markets.market import Market, market_from_document
-from pivotal.markets.misreports import largest_producer, result_document
+from pivotal.markets.misreports import largest_producer
+from pivotal.markets.result import market_result
 
 
 def _load(file: Path) -> Market:
@@ -73,8 +74,9 @@ def market_run(
     """Clear the market, charge VCG transfers, compare with the uniform price."""
     market = _load(file)
     outcome = vcg_market(market)
+    w = best_withholding(market, largest_producer(market)) if withholding else None
     if report is not None or json_out or output is not None:
-        doc = result_document(market, outcome, withholding=withholding)
+        doc = market_result(market, outcome, w)
         stamp_source(doc, display_name(file))
         if report is not None:
             emit_report(doc, report)
@@ -111,8 +113,7 @@ def market_run(
         f"welfare {num(outcome.welfare)}   VCG budget (paid out - collected) "
         f"{num(outcome.budget)}   uniform-price budget {num(-uni.revenue)}"
     )
-    if withholding:
-        w = best_withholding(market, largest_producer(market))
+    if w is not None:
         out.print(
             f"withholding: {w.name} offering {w.best_fraction:.1%} of its capacity moves the price "
             f"from {num(w.truthful.price)} to {num(w.best.price)} and its uniform-price profit "

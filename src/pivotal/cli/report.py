@@ -82,7 +82,7 @@ def verify_command(
 ) -> None:
     """Recompute RESULT from its input (hash checked) and compare within the recorded
     tolerances. Exit 0 when everything matches, 1 on a mismatch."""
-    from pivotal.report.verify import verify
+    from pivotal.verify import verify
 
     check = verify(read_document(result, *RESULT_KINDS), input_file)
     if check.ok:

@@ -25,7 +25,7 @@ from pivotal.markets.aggregate import AggregateMarket, solve_all
 from pivotal.markets.clearing import Clearing, clear_generic
 from pivotal.markets.curves import Role
 from pivotal.markets.market import Market
-from pivotal.results import Provenance, Tolerances, package_version
+from pivotal.results import Provenance, ResultKind, Tolerances, package_version
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,16 @@ class MarketOutcome:
     uniform_price: UniformPrice
     roles: Mapping[str, Role]
     provenance: Provenance
+
+    @property
+    def kind(self) -> ResultKind:
+        """``market`` (the result contract, :class:`pivotal.results.Outcome`)."""
+        return ResultKind.MARKET
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        """Every agent, producers and buyers in input order."""
+        return tuple(self.quantities)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dictionary (the CLI's ``--json`` document)."""
@@ -163,7 +173,7 @@ def vcg_market(market: Market, *, tolerances: Tolerances | None = None) -> Marke
             utilities[agent.name] = value + transfers[agent.name]
     provenance = Provenance(
         mechanism="vcg-procurement",
-        input_sha256=market.sha256 if market.closed_form else "",
+        input_sha256=market.sha256,
         solver="closed-form" if market.closed_form else "bisection",
         solver_version=f"numpy {package_version('numpy')}",
         tolerances=tolerances or Tolerances(),

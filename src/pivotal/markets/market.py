@@ -107,8 +107,22 @@ class Market:
 
     @cached_property
     def sha256(self) -> str:
-        """Hash of the canonical JSON form."""
-        return sha256_of(self.to_dict())
+        """Hash of the canonical JSON form. A ``marginal`` curve has no JSON form: it is hashed
+        by its role, capacity and the qualified name of its function."""
+        if self.closed_form:
+            return sha256_of(self.to_dict())
+
+        def entry(agent: Agent) -> dict[str, Any]:
+            c = agent.curve
+            fn = c.marginal_fn
+            form: Any = (
+                f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+                if c.kind is CurveKind.MARGINAL
+                else c.to_dict()
+            )
+            return {"name": agent.name, "role": c.role.value, "capacity": c.capacity, "curve": form}
+
+        return sha256_of({"agents": [entry(a) for a in self.agents]})
 
 
 class LinearIn(BaseModel):

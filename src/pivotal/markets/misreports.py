@@ -9,12 +9,10 @@ scored with the agent's *true* curve.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import optimize
 
-from pivotal.markets.clarke import MarketOutcome
 from pivotal.markets.clearing import Clearing, clear
 from pivotal.markets.curves import Curve, CurveKind, linear, piecewise_linear, quadratic
 from pivotal.markets.market import Market
@@ -161,15 +159,3 @@ def best_withholding(market: Market, name: str, *, grid: int = 101) -> Withholdi
 def largest_producer(market: Market) -> str:
     """The producer with the largest capacity (first on ties)."""
     return max(market.producers, key=lambda a: a.curve.capacity).name
-
-
-def result_document(
-    market: Market, outcome: MarketOutcome, *, withholding: bool = True
-) -> dict[str, Any]:
-    """The result JSON (``pivotal market run``): the outcome, the largest producer's best
-    withholding at the uniform price (optional) and the input."""
-    doc: dict[str, Any] = dict(outcome.to_dict())
-    if withholding:
-        doc["withholding"] = best_withholding(market, largest_producer(market)).to_dict()
-    doc["input"] = market.to_dict()
-    return doc

@@ -411,15 +411,15 @@ class NegotiationSession:
             counterfactuals=dict(self.counterfactuals),
         )
 
-    def provenance(self, *, seconds: float | None = None) -> Provenance:
-        """The record of how the outcome was computed."""
+    def provenance(self, *, input_sha256: str, seconds: float | None = None) -> Provenance:
+        """The record of how the outcome was computed from the input whose hash is given."""
         t = self.terms
         s = t.settings
         n = sum(r.rounds for r in self.counterfactuals.values())
         joint_rounds = self.joint.rounds if self.joint is not None else 0
         return Provenance(
             mechanism="consensus-planning-vcg",
-            input_sha256="",
+            input_sha256=input_sha256,
             solver="osqp+highs",
             solver_version=f"osqp {package_version('osqp')}, highspy {package_version('highspy')}",
             tolerances=t.tolerances,

@@ -8,7 +8,6 @@ the centralized LP: the total cost gap and the transfers computed from centraliz
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from pivotal.negotiation.agents import LpParty
 from pivotal.negotiation.centralized import solve_centralized
 from pivotal.negotiation.cost_models import Block, plan_blocks, scenario_models
 from pivotal.negotiation.protocol import MessageLog, RoundCallback
+from pivotal.negotiation.result import negotiation_result
 from pivotal.negotiation.scenario import Scenario
 from pivotal.negotiation.transfers import NegotiationOutcome, negotiate, party_views
 from pivotal.results import sha256_of
@@ -47,89 +47,20 @@ class Simulation:
     centralized: CentralizedCheck | None
 
     def to_dict(self) -> dict[str, Any]:
-        """The CLI's JSON document."""
-        doc = outcome_document(self.outcome, self.blocks, self.scenario.name)
+        """The result document (:class:`~pivotal.negotiation.result.NegotiationResult`)."""
+        doc = negotiation_result(
+            self.outcome,
+            self.blocks,
+            self.scenario.name,
+            input=self.scenario.to_dict(),
+            trajectories=True,
+        )
         c = self.centralized
-        doc["centralized_cost"] = None if c is None else c.total_cost
-        doc["relative_gap"] = None if c is None else c.relative_gap
-        doc["centralized_transfers"] = None if c is None else c.transfers
-        doc["provenance"]["input_sha256"] = sha256_of(self.scenario.to_dict())
-        doc["input"] = self.scenario.to_dict()
-        history = [h.prices for h in self.outcome.joint.history if h.prices]
-        if history:
-            doc["price_trajectories"] = price_trajectories(history, doc["plan"])
+        if c is not None:
+            doc["centralized_cost"] = c.total_cost
+            doc["relative_gap"] = c.relative_gap
+            doc["centralized_transfers"] = c.transfers
         return doc
-
-
-def outcome_document(o: NegotiationOutcome, blocks: tuple[Block, ...], name: str) -> dict[str, Any]:
-    """A negotiation outcome as a JSON document (without the simulation-only checks)."""
-    return {
-        "scenario": name,
-        "parties": list(o.parties),
-        "plan": _plan_doc(blocks, o.plan),
-        "status_quo_plan": _plan_doc(blocks, o.status_quo_plan),
-        "costs": {k: dict(v) for k, v in o.costs.items()},
-        "transfers": dict(o.transfers),
-        "gains": dict(o.gains),
-        "gains_without_fee": dict(o.gains_without_fee),
-        "activity_fee": o.activity_fee,
-        "naive_split": {
-            "transfers": dict(o.naive_split_transfers),
-            "gains": dict(o.naive_split_gains),
-        },
-        "total_cost": o.total_cost,
-        "status_quo_cost": o.status_quo_cost,
-        "rounds": o.rounds,
-        "converged": o.converged,
-        "counterfactual_rounds": {k: r.rounds for k, r in o.counterfactuals.items()},
-        "residuals": [
-            {
-                "round": h.round,
-                "primal": h.primal_residual,
-                "dual": h.dual_residual,
-                "eps_primal": h.eps_primal,
-                "eps_dual": h.eps_dual,
-                "rho": h.rho,
-            }
-            for h in o.joint.history
-        ],
-        "centralized_cost": None,
-        "relative_gap": None,
-        "centralized_transfers": None,
-        "provenance": o.provenance.to_dict(),
-    }
-
-
-def price_trajectories(
-    history: list[Mapping[str, FloatArray]], plan: dict[str, Any], per_vendor: int = 3
-) -> dict[str, list[float]]:
-    """Each vendor's own price on its largest joint-plan entries, per round of the joint run."""
-    out: dict[str, list[float]] = {}
-    for vendor, products in plan.items():
-        entries = [
-            (float(q), f"{vendor}: {product}->{site} wk {t + 1}", i)
-            for i, (product, site, t, q) in enumerate(
-                (p, s, t, q)
-                for p, by_site in products.items()
-                for s, weeks in by_site.items()
-                for t, q in enumerate(weeks)
-            )
-        ]
-        for _, label, index in sorted(entries, reverse=True)[:per_vendor]:
-            out[label] = [float(h[vendor][index]) for h in history if vendor in h]
-    return out
-
-
-def _plan_doc(blocks: tuple[Block, ...], plan: tuple[FloatArray, ...]) -> dict[str, Any]:
-    """``{vendor: {product: {site: [per week]}}}``."""
-    out: dict[str, Any] = {}
-    for block, flat in zip(blocks, plan, strict=True):
-        arr = block.as_array(flat)
-        out[block.owner] = {
-            p: {s: arr[k, f].tolist() for f, s in enumerate(block.sites)}
-            for k, p in enumerate(block.products)
-        }
-    return out
 
 
 def build_parties(scenario: Scenario) -> tuple[LpParty, list[LpParty], tuple[Block, ...]]:
@@ -200,6 +131,7 @@ def simulate(
         log=log,
         on_round=on_round,
         require_convergence=require_convergence,
+        input_sha256=sha256_of(scenario.to_dict()),
     )
     centralized = centralized_check(scenario, outcome) if check else None
     return Simulation(scenario, blocks, outcome, centralized)

@@ -40,7 +40,7 @@ from pivotal.negotiation.session import (
     party_views,
     raise_if_failed,
 )
-from pivotal.results import Provenance, Tolerances
+from pivotal.results import Provenance, ResultKind, Tolerances, sha256_of
 
 FloatArray = npt.NDArray[np.float64]
 __all__ = ["NegotiationOutcome", "answer", "drive", "negotiate", "party_views", "settle"]
@@ -64,6 +64,21 @@ class NegotiationOutcome:
     counterfactuals: Mapping[str, AdmmResult]
     counterfactual_costs: Mapping[str, Mapping[str, float]]
     provenance: Provenance
+
+    @property
+    def kind(self) -> ResultKind:
+        """``negotiation`` (the result contract, :class:`pivotal.results.Outcome`)."""
+        return ResultKind.NEGOTIATION
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        """The retailer, then the vendors."""
+        return self.parties
+
+    @property
+    def utilities(self) -> Mapping[str, float]:
+        """Each party's gain: its cost saving plus its transfer."""
+        return self.gains
 
     @property
     def rounds(self) -> int:
@@ -126,6 +141,7 @@ def negotiate(
     warm_start_counterfactuals: bool = False,
     require_convergence: bool = True,
     tolerances: Tolerances | None = None,
+    input_sha256: str | None = None,
 ) -> NegotiationOutcome:
     """Run the joint protocol, the counterfactual runs and compute the transfers.
 
@@ -149,6 +165,9 @@ def negotiate(
         accuracy demonstration; with early stopping it gives wrong transfers).
     require_convergence:
         Raise :class:`ConvergenceError` if a run ends unconverged (default).
+    input_sha256:
+        Hash of the input the parties were built from (a scenario's); by default the hash of
+        the public terms (parties, block sizes, status quo, settings, fee).
     """
     terms = SessionTerms(
         hub.name,
@@ -169,11 +188,25 @@ def negotiate(
     session = NegotiationSession(terms, status_quo, on_round=forward)
     drive(session, [hub, *vendors], log)
     raise_if_failed(session)
-    return settle(session)
+    if input_sha256 is None:
+        input_sha256 = sha256_of(
+            {
+                "parties": list(terms.parties),
+                "block_sizes": list(terms.block_sizes),
+                "status_quo": [np.asarray(b, dtype=float).tolist() for b in status_quo],
+                "settings": repr(terms.settings),
+                "counterfactual_settings": repr(terms.counterfactual_settings),
+                "activity_fee": activity_fee,
+            }
+        )
+    return settle(session, input_sha256=input_sha256)
 
 
-def settle(session: NegotiationSession, *, seconds: float | None = None) -> NegotiationOutcome:
-    """Transfers and gains from a finished session."""
+def settle(
+    session: NegotiationSession, *, input_sha256: str, seconds: float | None = None
+) -> NegotiationOutcome:
+    """Transfers and gains from a finished session, computed from the input whose SHA-256 is
+    ``input_sha256`` (the scenario, or the service's config)."""
     result = session.outcome()
     terms = session.terms
     activity_fee = terms.activity_fee
@@ -192,7 +225,7 @@ def settle(session: NegotiationSession, *, seconds: float | None = None) -> Nego
     share = sum(saving.values()) / len(costs)
     naive_transfers = {n: share - saving[n] for n in costs}
     naive_gains = {n: saving[n] + naive_transfers[n] for n in costs}
-    provenance = session.provenance(seconds=seconds)
+    provenance = session.provenance(input_sha256=input_sha256, seconds=seconds)
     return NegotiationOutcome(
         parties=terms.parties,
         plan=result.plan,

@@ -6,14 +6,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
-import plotly.io as pio  # noqa: E402
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from matplotlib.figure import Figure as MplFigure
 
 from pivotal.report.figures import GREY, PALETTE, Figure, Series  # noqa: E402
 
@@ -46,7 +42,10 @@ def _waterfall_bars(s: Series) -> tuple[list[float], list[float], list[str]]:
 def save_static(fig: Figure, folder: Path) -> dict[str, Path]:
     """Write ``KEY.png`` (``PNG_SIZE`` pixels) and ``KEY.svg``; return their paths."""
     width, height = PNG_SIZE
-    mfig, ax = plt.subplots(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+    # A bare matplotlib Figure draws with the Agg canvas without touching pyplot's global state
+    # (a notebook user's backend stays as it is) and is freed with its last reference.
+    mfig = MplFigure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+    ax = mfig.subplots()
     try:
         bars = [s for s in fig.series if s.kind == "bar"]
         if bars:
@@ -131,7 +130,7 @@ def save_static(fig: Figure, folder: Path) -> dict[str, Path]:
         mfig.savefig(paths["svg"])
         return paths
     finally:
-        plt.close(mfig)
+        mfig.clear()
 
 
 def plotly_figure(fig: Figure) -> go.Figure:

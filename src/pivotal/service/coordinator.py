@@ -27,8 +27,8 @@ import numpy as np
 from pivotal.errors import InputError, PivotalError
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import NegotiationConfig, config_from_document
+from pivotal.negotiation.result import negotiation_result
 from pivotal.negotiation.session import NegotiationSession, StaleMessageError, Task
-from pivotal.negotiation.simulation import outcome_document
 from pivotal.negotiation.transfers import NegotiationOutcome, settle
 from pivotal.results import sha256_of
 from pivotal.service.store import OPERATOR, Store, Value, token_hash
@@ -291,16 +291,19 @@ class CoordinatorState:
                     f"the negotiation is not finished ({self.session.status}, "
                     f"{self.session.phase} round {self.session.round})"
                 )
-            self._outcome = settle(self.session, seconds=0.0)
+            self._outcome = settle(
+                self.session,
+                seconds=0.0,
+                input_sha256=sha256_of(self.config.model_dump(mode="json")),
+            )
         return self._outcome
 
     def outcome_document(self) -> dict[str, Any]:
         """The full outcome as the CLI's JSON document (the operator's view)."""
         if self._outcome_doc is None:
-            doc = outcome_document(self.outcome(), self.config.blocks(), self.config.name)
-            doc["provenance"]["input_sha256"] = sha256_of(self.config.model_dump(mode="json"))
-            doc["schema_version"] = SCHEMA_VERSION
-            self._outcome_doc = doc
+            self._outcome_doc = negotiation_result(
+                self.outcome(), self.config.blocks(), self.config.name
+            )
         return self._outcome_doc
 
     def is_operator(self, party: str) -> bool:

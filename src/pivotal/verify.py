@@ -1,4 +1,4 @@
-"""Re-checking a result: recompute it from its recorded input and compare.
+"""Re-checking a result (``pivotal verify``): recompute it from its recorded input and compare.
 
 The input is the one recorded in the result (``input``) or a file given by the user; either way
 its SHA-256 must equal the result's ``provenance.input_sha256``. The outcome is recomputed with
@@ -9,6 +9,7 @@ welfare (or costs) are compared within the recorded tolerances
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.scenario import Scenario, load_scenario, scenario_from_document
 from pivotal.negotiation.simulation import simulate
 from pivotal.report.documents import recorded_input, result_kind
-from pivotal.results import sha256_of
+from pivotal.results import ResultKind, sha256_of
 
 
 @dataclass(frozen=True)
@@ -100,30 +101,37 @@ def verify(doc: Any, input_path: Path | None = None) -> Verification:
         If the document is not a result, has no usable input, or the input's hash differs.
     """
     kind = result_kind(doc)
-    if kind == "negotiation" and input_path is None and not isinstance(doc.get("input"), dict):
+    return RECHECKS[kind](doc, input_path, str(input_path or "the recorded input"))
+
+
+def _recheck_auction(doc: dict[str, Any], input_path: Path | None, source: str) -> Verification:
+    auction: Auction = (
+        load_auction(input_path)
+        if input_path is not None
+        else auction_from_document(recorded_input(doc), source=source)
+    )
+    _check_hash(doc, auction.to_dict(), source)
+    return _verify_auction(doc, auction)
+
+
+def _recheck_market(doc: dict[str, Any], input_path: Path | None, source: str) -> Verification:
+    market: Market = (
+        load_market(input_path)
+        if input_path is not None
+        else market_from_document(recorded_input(doc), source=source)
+    )
+    _check_hash(doc, market.to_dict(), source)
+    return _verify_market(doc, market)
+
+
+def _recheck_negotiation(doc: dict[str, Any], input_path: Path | None, source: str) -> Verification:
+    if input_path is None and not isinstance(doc.get("input"), dict):
         raise InputError(
             "this negotiation result records no scenario: an outcome of the coordinator service "
             "cannot be recomputed, since each party's cost data never left its machine (each "
             "party can check its own share with 'pivotal agent run' output); results of "
             "'pivotal negotiate run' record their scenario and can be verified"
         )
-    source = str(input_path or "the recorded input")
-    if kind == "auction":
-        auction: Auction = (
-            load_auction(input_path)
-            if input_path is not None
-            else auction_from_document(recorded_input(doc), source=source)
-        )
-        _check_hash(doc, auction.to_dict(), source)
-        return _verify_auction(doc, auction)
-    if kind == "market":
-        market: Market = (
-            load_market(input_path)
-            if input_path is not None
-            else market_from_document(recorded_input(doc), source=source)
-        )
-        _check_hash(doc, market.to_dict(), source)
-        return _verify_market(doc, market)
     scenario: Scenario = (
         load_scenario(input_path)
         if input_path is not None
@@ -186,3 +194,12 @@ def _verify_negotiation(doc: dict[str, Any], scenario: Scenario) -> Verification
         c.mapping(f"costs[{party}]", (doc.get("costs") or {}).get(party), costs)
     c.number("total_cost", doc.get("total_cost"), sim["total_cost"])
     return Verification("negotiation", c.checked, tuple(c.mismatches))
+
+
+Recheck = Callable[[dict[str, Any], Path | None, str], Verification]
+RECHECKS: dict[ResultKind, Recheck] = {
+    ResultKind.AUCTION: _recheck_auction,
+    ResultKind.MARKET: _recheck_market,
+    ResultKind.NEGOTIATION: _recheck_negotiation,
+}
+"""How each kind of result is recomputed (the counterpart of :data:`pivotal.report.kinds.VIEWS`)."""

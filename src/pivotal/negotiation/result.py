@@ -1,0 +1,170 @@
+"""The negotiation's result document: plans, costs, transfers and gains, the protocol's
+history, the simulation's centralized check (when there is one) and the input.
+
+Both the in-process simulation (``pivotal negotiate run``) and the coordinator service (the
+operator's ``/v1/outcome``) write this document; a service outcome records no ``input`` (the
+coordinator holds only public terms) and no centralized check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pivotal.results import DocumentModel, ResultDocument, ResultKind, tagged
+
+if TYPE_CHECKING:
+    from pivotal.negotiation.cost_models import Block
+    from pivotal.negotiation.transfers import NegotiationOutcome
+
+FloatArray = npt.NDArray[np.float64]
+Plan = dict[str, dict[str, dict[str, list[float]]]]
+"""``{vendor: {product: {site: [quantity per week]}}}``."""
+
+
+class PartyCosts(DocumentModel):
+    """A party's reported cost of the status-quo plan and of the joint plan."""
+
+    status_quo: float
+    joint: float
+
+
+class NaiveSplit(DocumentModel):
+    """The equal split of the saving, for comparison (not incentive compatible)."""
+
+    transfers: dict[str, float]
+    gains: dict[str, float]
+
+
+class Residuals(DocumentModel):
+    """One round of the joint run: residuals, their tolerances and the penalty."""
+
+    round: int
+    primal: float
+    dual: float
+    eps_primal: float
+    eps_dual: float
+    rho: float
+
+
+class NegotiationResult(ResultDocument):
+    """The document of ``pivotal negotiate run`` and of the service's outcome. ``transfers``
+    are paid **to** each party; ``gains`` are its cost saving plus its transfer."""
+
+    scenario: str
+    parties: list[str]
+    plan: Plan
+    status_quo_plan: Plan
+    costs: dict[str, PartyCosts]
+    transfers: dict[str, float]
+    gains: dict[str, float]
+    gains_without_fee: dict[str, float]
+    activity_fee: float
+    naive_split: NaiveSplit
+    total_cost: float
+    status_quo_cost: float
+    rounds: int
+    converged: bool
+    counterfactual_rounds: dict[str, int]
+    residuals: list[Residuals]
+    centralized_cost: float | None = None
+    relative_gap: float | None = None
+    centralized_transfers: dict[str, float] | None = None
+    price_trajectories: dict[str, list[float]] | None = None
+    input: dict[str, Any] | None = None
+
+
+def plan_document(blocks: tuple[Block, ...], plan: tuple[FloatArray, ...]) -> Plan:
+    """A plan as ``{vendor: {product: {site: [per week]}}}``."""
+    out: Plan = {}
+    for block, flat in zip(blocks, plan, strict=True):
+        arr = block.as_array(flat)
+        out[block.owner] = {
+            p: {s: arr[k, f].tolist() for f, s in enumerate(block.sites)}
+            for k, p in enumerate(block.products)
+        }
+    return out
+
+
+def price_trajectories(
+    history: list[Mapping[str, FloatArray]], plan: Plan, per_vendor: int = 3
+) -> dict[str, list[float]]:
+    """Each vendor's own price on its largest joint-plan entries, per round of the joint run."""
+    out: dict[str, list[float]] = {}
+    for vendor, products in plan.items():
+        entries = [
+            (float(q), f"{vendor}: {product}->{site} wk {t + 1}", i)
+            for i, (product, site, t, q) in enumerate(
+                (p, s, t, q)
+                for p, by_site in products.items()
+                for s, weeks in by_site.items()
+                for t, q in enumerate(weeks)
+            )
+        ]
+        for _, label, index in sorted(entries, reverse=True)[:per_vendor]:
+            out[label] = [float(h[vendor][index]) for h in history if vendor in h]
+    return out
+
+
+def negotiation_result(
+    o: NegotiationOutcome,
+    blocks: tuple[Block, ...],
+    name: str,
+    *,
+    input: dict[str, Any] | None = None,
+    trajectories: bool = False,
+) -> dict[str, Any]:
+    """The result document of a negotiation outcome (see :class:`NegotiationResult`), with the
+    recorded ``input`` and (``trajectories``) the vendors' price trajectories when given; the
+    simulation fills in the centralized check."""
+    plan = plan_document(blocks, o.plan)
+    doc = tagged(
+        ResultKind.NEGOTIATION,
+        {
+            "scenario": name,
+            "parties": list(o.parties),
+            "plan": plan,
+            "status_quo_plan": plan_document(blocks, o.status_quo_plan),
+            "costs": {k: dict(v) for k, v in o.costs.items()},
+            "transfers": dict(o.transfers),
+            "gains": dict(o.gains),
+            "gains_without_fee": dict(o.gains_without_fee),
+            "activity_fee": o.activity_fee,
+            "naive_split": {
+                "transfers": dict(o.naive_split_transfers),
+                "gains": dict(o.naive_split_gains),
+            },
+            "total_cost": o.total_cost,
+            "status_quo_cost": o.status_quo_cost,
+            "rounds": o.rounds,
+            "converged": o.converged,
+            "counterfactual_rounds": {k: r.rounds for k, r in o.counterfactuals.items()},
+            "residuals": [
+                {
+                    "round": h.round,
+                    "primal": h.primal_residual,
+                    "dual": h.dual_residual,
+                    "eps_primal": h.eps_primal,
+                    "eps_dual": h.eps_dual,
+                    "rho": h.rho,
+                }
+                for h in o.joint.history
+            ],
+            "centralized_cost": None,
+            "relative_gap": None,
+            "centralized_transfers": None,
+            "provenance": o.provenance.to_dict(),
+        },
+    )
+    if input is not None:
+        doc["input"] = input
+    history = [h.prices for h in o.joint.history if h.prices]
+    if trajectories and history:
+        doc["price_trajectories"] = price_trajectories(history, plan)
+    return doc
+
+
+__all__ = ["NegotiationResult", "negotiation_result", "plan_document", "price_trajectories"]
