@@ -86,3 +86,23 @@ class ConvergenceError(PivotalError, RuntimeError):
 
 class ServiceError(PivotalError, RuntimeError):
     """A networked service could not be reached or refused a request (not bad input)."""
+
+
+class StateError(PivotalError, RuntimeError):
+    """A well-formed request that the current state does not allow: an answer for a round that
+    is not the current one, an outcome before the end, a submission after a call's deadline.
+    Services answer HTTP 409; the command line exits with code 4."""
+
+
+class AuthError(PivotalError, PermissionError):
+    """A missing or unknown credential (``status`` 401) or a credential without the right to
+    what it asks for (403)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StoreError(PivotalError, RuntimeError):
+    """A database or stored record is damaged, or belongs to something else: named in one line
+    (the command line exits with code 2, like bad input), never a traceback."""

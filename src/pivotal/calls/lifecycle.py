@@ -21,10 +21,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from pivotal.calls.terms import iso
-from pivotal.errors import PivotalError
+from pivotal.errors import AuthError, StateError
 
 
-class CallStateError(PivotalError, RuntimeError):
+class CallStateError(StateError):
     """An action the call's phase does not allow (HTTP 409); carries the server's time."""
 
     def __init__(self, message: str, *, server_time: datetime) -> None:
@@ -32,12 +32,8 @@ class CallStateError(PivotalError, RuntimeError):
         self.server_time = server_time
 
 
-class CallAuthError(PivotalError, PermissionError):
+class CallAuthError(AuthError):
     """A missing or unknown credential (401) or a credential without the right (403)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Phase(StrEnum):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 import typer
 
 from pivotal.display import Rounding
-from pivotal.errors import InputError, PivotalError
+from pivotal.errors import InputError, PivotalError, StateError, StoreError
 from pivotal.fileio import (
     DocumentKind,
     check_output_file,
@@ -85,15 +85,19 @@ OutputOpt = Annotated[
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn pivotal errors into one line on stderr and an exit code (2 for bad input)."""
+    """Turn pivotal errors into one line on stderr and an exit code: 2 for bad input or a
+    damaged store, 4 for a request the current state does not allow, 1 otherwise."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except InputError as exc:
+        except (InputError, StoreError) as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except StateError as exc:
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(4) from None
         except PivotalError as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(1) from None

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from pivotal.errors import ConvergenceError, InputError, PivotalError
+from pivotal.errors import ConvergenceError, InputError, StateError
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.coordinator import AdmmResult, Coordinator, PartyView, RoundRecord
 from pivotal.results import Provenance, Tolerances, package_version
@@ -35,7 +35,7 @@ TaskKind = Literal["status_quo", "best_response", "costs", "wait", "done", "fail
 PhaseRoundCallback = Callable[[str, RoundRecord], None]
 
 
-class StaleMessageError(PivotalError, ValueError):
+class StaleMessageError(StateError):
     """An answer for a phase or round that is not the current one (HTTP 409)."""
 
 

@@ -24,10 +24,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pivotal.errors import InputError
+from pivotal.errors import AuthError, InputError
 from pivotal.negotiation.session import StaleMessageError
 from pivotal.results import package_version
-from pivotal.service.coordinator import AuthError, CoordinatorState
+from pivotal.service.coordinator import CoordinatorState
 from pivotal.service.stream import Streams
 from pivotal.service.wire import (
     Ack,

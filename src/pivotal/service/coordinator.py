@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pivotal.errors import InputError, PivotalError
+from pivotal.errors import AuthError, InputError, PivotalError
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import NegotiationConfig, config_from_document
 from pivotal.negotiation.result import negotiation_result
@@ -35,14 +35,6 @@ from pivotal.service.store import OPERATOR, Store, Value, token_hash
 from pivotal.service.wire import SCHEMA_VERSION, Answer, ResidualPoint, Status, TaskMessage
 
 log = logging.getLogger("pivotal.service")
-
-
-class AuthError(Exception):
-    """Missing or unknown credential (401) or a credential of another party (403)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class CoordinatorState:
