@@ -208,13 +208,16 @@ def engine_from_spec(spec: str | None) -> Engine:
     if text.startswith("processes:"):
         count = text.split(":", 1)[1]
         if not count.isdigit():
-            raise InputError(f"--engine {text}: expected processes:N with a whole number N")
+            raise InputError(
+                f"engine '{text}': expected processes:N with a whole number N", field="engine"
+            )
         return ProcessPoolEngine(int(count))
     if text.startswith("dask://"):
         address = text.removeprefix("dask://")
         if not address:
-            raise InputError("--engine dask:// needs the scheduler's HOST:PORT")
+            raise InputError("engine dask:// needs the scheduler's HOST:PORT", field="engine")
         return DaskEngine(f"tcp://{address}")
     raise InputError(
-        f"unknown engine '{text}'; use inprocess, processes, processes:N or dask://HOST:PORT"
+        f"unknown engine '{text}'; use inprocess, processes, processes:N or dask://HOST:PORT",
+        field="engine",
     )

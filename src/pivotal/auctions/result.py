@@ -86,7 +86,7 @@ class AuctionResult(ResultDocument, AuctionOutcomeDocument):
     """The document of ``pivotal auction run`` (``--json`` / ``-o``)."""
 
     comparison: AuctionComparison
-    input: dict[str, Any]
+    input: dict[str, Any] | None = None
 
 
 def auction_result(

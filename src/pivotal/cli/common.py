@@ -84,6 +84,23 @@ OutputOpt = Annotated[
 ]
 
 
+def _option_hint(exc: PivotalError) -> str:
+    """`` (option --flag)`` when the error's ``field`` is an option of the running command:
+    library messages name parameters, the command line names its flags."""
+    from typer._click.globals import get_current_context
+
+    field = getattr(exc, "field", None)
+    ctx = get_current_context(silent=True)
+    if not field or ctx is None:
+        return ""
+    for param in ctx.command.params:
+        names = {param.name, *(o.lstrip("-").replace("-", "_") for o in param.opts)}
+        if param.param_type_name == "option" and field.replace("-", "_") in names:
+            flag = max(param.opts, key=len)
+            return "" if flag in str(exc) else f" (option {flag})"
+    return ""
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn pivotal errors into one line on stderr and an exit code: 2 for bad input or a
     damaged store, 4 for a request the current state does not allow, 1 otherwise."""
@@ -93,7 +110,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except (InputError, StoreError) as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            err.print(f"error: {exc}{_option_hint(exc)}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except StateError as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)

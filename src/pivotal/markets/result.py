@@ -67,7 +67,7 @@ class MarketResult(ResultDocument):
     net_revenue: float
     uniform_price: UniformPriceDocument
     withholding: WithholdingDocument | None = None
-    input: dict[str, Any]
+    input: dict[str, Any] | None = None
 
 
 def market_result(

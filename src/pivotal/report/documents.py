@@ -89,7 +89,7 @@ def recorded_input(doc: dict[str, Any]) -> dict[str, Any]:
     data = doc.get("input")
     if not isinstance(data, dict):
         raise InputError(
-            "the result records no input ('input' field); give the input file with --input",
+            "the result records no input ('input' field); give the input file",
             field="input",
         )
     return data
