@@ -4,10 +4,11 @@
   set when the outcome is constructed, never patched in later);
 * :class:`Outcome`: what every mechanism's outcome offers (its kind, its participants, each
   participant's transfer and utility under one sign convention);
-* :class:`ResultDocument`: the kind-tagged, versioned JSON document a run writes (``--json`` /
-  ``-o``), which reports and ``pivotal verify`` read. Each mechanism package owns a ``result``
-  module with its document model and builder; their JSON Schemas are published in
-  ``docs/schemas/``.
+* :data:`SCHEMA_VERSION`, :class:`ResultKind` and :func:`tagged`: the kind-tagged, versioned
+  JSON document a run writes (``--json`` / ``-o``), which reports and ``pivotal verify`` read.
+  Its pydantic models are in :mod:`pivotal.documents` (kept apart so that the command line
+  starts without pydantic); each mechanism package owns a ``result`` module with its document
+  model and builder, and their JSON Schemas are published in ``docs/schemas/``.
 
 Sign convention
 ---------------
@@ -28,8 +29,6 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
-
-from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 """Version of the result documents; bumped when a field changes meaning or is removed."""
@@ -169,52 +168,6 @@ class Outcome(Protocol):
     def utilities(self) -> Mapping[str, float]:
         """Each participant's utility at its report."""
         ...
-
-
-class DocumentModel(BaseModel):
-    """Base of the document models: unknown fields are refused, instances are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TolerancesDocument(DocumentModel):
-    """:class:`Tolerances` in a document."""
-
-    abs_tol: float
-    rel_tol: float
-
-
-class ProvenanceDocument(DocumentModel):
-    """:class:`Provenance` in a document."""
-
-    mechanism: str
-    input_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    solver: str
-    solver_version: str
-    tolerances: TolerancesDocument
-    parameters: dict[str, Any]
-    seconds: float
-    n_solves: int
-    exact: bool
-    pivotal_version: str
-    python_version: str
-
-
-class SourceDocument(DocumentModel):
-    """Where a result's input came from and when it was computed (set by the CLI)."""
-
-    input: str
-    computed: str
-
-
-class ResultDocument(DocumentModel):
-    """Fields every result document starts with. Each mechanism's document model
-    (``pivotal.<mechanism>.result``) extends it; ``kind`` and ``schema_version`` come first."""
-
-    kind: ResultKind
-    schema_version: int = Field(ge=1, le=SCHEMA_VERSION)
-    provenance: ProvenanceDocument
-    source: SourceDocument | None = None
 
 
 def tagged(kind: ResultKind, body: Mapping[str, Any]) -> dict[str, Any]:

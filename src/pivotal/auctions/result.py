@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pivotal.results import DocumentModel, ProvenanceDocument, ResultDocument, ResultKind, tagged
+from pivotal.documents import DocumentModel, ProvenanceDocument, ResultDocument
+from pivotal.results import ResultKind, tagged
 
 if TYPE_CHECKING:
     from pivotal.auctions.bids import Auction

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pivotal.results import DocumentModel, ResultDocument, ResultKind, tagged
+from pivotal.documents import DocumentModel, ResultDocument
+from pivotal.results import ResultKind, tagged
 
 if TYPE_CHECKING:
     from pivotal.markets.clarke import MarketOutcome

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from pivotal.results import DocumentModel, ResultDocument, ResultKind, tagged
+from pivotal.documents import DocumentModel, ResultDocument
+from pivotal.results import ResultKind, tagged
 
 if TYPE_CHECKING:
     from pivotal.negotiation.cost_models import Block

@@ -12,10 +12,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from pivotal.auctions.result import AuctionResult
+from pivotal.documents import ResultDocument
 from pivotal.errors import InputError
 from pivotal.markets.result import MarketResult
 from pivotal.negotiation.result import NegotiationResult
-from pivotal.results import SCHEMA_VERSION, ResultDocument, ResultKind
+from pivotal.results import SCHEMA_VERSION, ResultKind
 
 MODELS: dict[ResultKind, type[ResultDocument]] = {
     ResultKind.AUCTION: AuctionResult,
