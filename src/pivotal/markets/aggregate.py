@@ -44,10 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from pivotal.arrays import FloatArray, IntArray
 from pivotal.markets.market import Agent
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 _LIMB_BITS = 32
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from pivotal.arrays import FloatArray, IntArray
 from pivotal.errors import InputError
 from pivotal.markets.aggregate import AggregateMarket
 from pivotal.markets.curves import Role, linear, piecewise_linear, quadratic
 from pivotal.markets.market import Agent, Market
 
-FloatArray = npt.NDArray[np.float64]
 LINEAR, QUADRATIC, PIECEWISE = 0, 1, 2
 
 
@@ -32,7 +31,7 @@ class MarketDraw:
     """Parameters of a random market, one row per agent (producers first)."""
 
     sign: FloatArray  # +1 producer, -1 buyer
-    kind: npt.NDArray[np.int64]
+    kind: IntArray
     a: FloatArray
     b: FloatArray
     capacity: FloatArray

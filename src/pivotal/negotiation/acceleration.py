@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from pivotal.arrays import FloatArray
 
 
 class AndersonAccelerator:

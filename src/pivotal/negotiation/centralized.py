@@ -11,14 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 import scipy.sparse as sp
 
+from pivotal.arrays import FloatArray
 from pivotal.negotiation.coordinator import PartyView
 from pivotal.negotiation.cost_models import PlanCostModel
 from pivotal.solvers import LinearModel, require_optimal, solve_linear
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import numpy.typing as npt
 
+from pivotal.arrays import FloatArray
 from pivotal.errors import InputError
 from pivotal.negotiation.acceleration import AndersonAccelerator
 from pivotal.negotiation.admm import AdmmSettings, balance_rho, restart_due, restart_rho
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 import scipy.sparse as sp
 
+from pivotal.arrays import FloatArray
 from pivotal.negotiation.geography import road_miles
 from pivotal.negotiation.scenario import RetailerSpec, Scenario, VendorSpec
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
+from pivotal.arrays import FloatArray
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.agents import Party
 from pivotal.negotiation.coordinator import AdmmResult, Coordinator, PartyView, RoundRecord
 
-FloatArray = npt.NDArray[np.float64]
 RoundCallback = Callable[[RoundRecord], None]
 
 

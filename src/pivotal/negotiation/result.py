@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
+from pivotal.arrays import FloatArray
 from pivotal.documents import DocumentModel, ResultDocument
 from pivotal.results import ResultKind, tagged
 
@@ -21,7 +19,6 @@ if TYPE_CHECKING:
     from pivotal.negotiation.cost_models import Block
     from pivotal.negotiation.transfers import NegotiationOutcome
 
-FloatArray = npt.NDArray[np.float64]
 Plan = dict[str, dict[str, dict[str, list[float]]]]
 """``{vendor: {product: {site: [quantity per week]}}}``."""
 

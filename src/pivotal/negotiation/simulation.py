@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
+from pivotal.arrays import FloatArray
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.agents import LpParty
 from pivotal.negotiation.centralized import solve_centralized
@@ -23,8 +21,6 @@ from pivotal.negotiation.result import negotiation_result
 from pivotal.negotiation.scenario import Scenario
 from pivotal.negotiation.transfers import NegotiationOutcome, negotiate, party_views
 from pivotal.results import sha256_of
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from pivotal.arrays import FloatArray
 from pivotal.errors import InputError
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.agents import Party
@@ -42,7 +42,6 @@ from pivotal.negotiation.session import (
 )
 from pivotal.results import Provenance, ResultKind, Tolerances, sha256_of
 
-FloatArray = npt.NDArray[np.float64]
 __all__ = ["NegotiationOutcome", "answer", "drive", "negotiate", "party_views", "settle"]
 
 

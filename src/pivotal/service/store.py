@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from pivotal.arrays import FloatArray
 from pivotal.errors import InputError
-from pivotal.negotiation.coordinator import FloatArray
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
