@@ -106,3 +106,8 @@ class AuthError(PivotalError, PermissionError):
 class StoreError(PivotalError, RuntimeError):
     """A database or stored record is damaged, or belongs to something else: named in one line
     (the command line exits with code 2, like bad input), never a traceback."""
+
+
+class UnsafeStepError(InputError):
+    """An answer would take a computation to a non-finite value or a zero penalty (the step is
+    refused, the state is unchanged, and the answer can be corrected and sent again)."""

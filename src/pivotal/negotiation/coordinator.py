@@ -15,13 +15,16 @@ wrap the loop. Update formulas: :mod:`pivotal.negotiation.admm`.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from pivotal.arrays import FloatArray
-from pivotal.errors import InputError
+from pivotal.errors import InputError, UnsafeStepError
 from pivotal.negotiation.acceleration import AndersonAccelerator
 from pivotal.negotiation.admm import AdmmSettings, balance_rho, restart_due, restart_rho
 
@@ -146,9 +149,18 @@ class Coordinator:
                 if given.shape != (self._local_size(name),):
                     raise InputError(f"initial prices of '{name}' do not match its blocks")
                 self._lam[sl] = given
-        scale = float(np.mean(np.abs(self._z))) if self._n else 1.0
+        with np.errstate(over="ignore"):  # an overflowing mean is refused just below
+            scale = float(np.mean(np.abs(self._z))) if self._n else 1.0
         s = self.settings
         self.rho = s.rho if s.rho is not None else s.initial_rho_factor / max(1.0, scale)
+        if not (np.isfinite(self._z).all() and np.isfinite(self._lam).all()):
+            raise UnsafeStepError("the initial plan and prices must be finite", field="plan")
+        if not (math.isfinite(self.rho) and self.rho > 0):
+            raise UnsafeStepError(
+                f"the initial plan gives the penalty rho = {self.rho:g} (mean |plan| {scale:g}); "
+                "it must be a positive finite number",
+                field="plan",
+            )
         self.round = 0
         self._anderson = (
             AndersonAccelerator(s.anderson)
@@ -216,7 +228,63 @@ class Coordinator:
 
     def advance(self, responses: Mapping[str, FloatArray]) -> bool:
         """:meth:`step` without building the broadcasts: whether another round follows (a
-        caller that sends each party its broadcast on demand uses :meth:`broadcast`)."""
+        caller that sends each party its broadcast on demand uses :meth:`broadcast`).
+
+        Every quantity the round computes (residuals, tolerances, the plan and prices after the
+        Halpern or Anderson step, the penalty) is checked: a round that would leave a non-finite
+        value or a penalty that is not positive is refused with :class:`UnsafeStepError` and
+        the coordinator is left exactly as it was (the round can be run again with other
+        responses)."""
+        saved = self._save()
+        try:
+            with np.errstate(all="ignore"):  # overflow is detected below, not warned about
+                more = self._advance(responses)
+            self._check_state()
+        except ArithmeticError as exc:
+            self._restore(saved)
+            raise UnsafeStepError(f"the round cannot be computed ({exc})", field="plan") from None
+        except InputError:
+            self._restore(saved)
+            raise
+        return more
+
+    def _save(self) -> tuple[dict[str, Any], int, RoundRecord | None, Any]:
+        """What a refused round must restore: the attributes (arrays are replaced by a round,
+        never changed in place), the history's length and last record, Anderson's memory."""
+        memory = None
+        if self._anderson is not None:
+            memory = (deque(self._anderson._s), deque(self._anderson._f))
+        last = self.history[-1] if self.history else None
+        return dict(self.__dict__), len(self.history), last, memory
+
+    def _restore(self, saved: tuple[dict[str, Any], int, RoundRecord | None, Any]) -> None:
+        attributes, n, last, memory = saved
+        self.__dict__.update(attributes)
+        del self.history[n:]
+        if last is not None:
+            self.history[n - 1] = last
+        if self._anderson is not None and memory is not None:
+            self._anderson._s, self._anderson._f = memory
+
+    def _check_state(self) -> None:
+        """Refuse a round whose outcome is not finite or whose penalty is not positive."""
+        record = self.history[-1]
+        for name in ("primal_residual", "dual_residual", "eps_primal", "eps_dual"):
+            value = getattr(record, name)
+            if not math.isfinite(value):
+                raise UnsafeStepError(f"the round's {name} would be {value}", field="plan")
+        if not (math.isfinite(self.rho) and self.rho > 0):
+            raise UnsafeStepError(
+                f"the round would set the penalty rho to {self.rho:g}", field="plan"
+            )
+        if not np.isfinite(self._z).all():
+            raise UnsafeStepError(
+                "the round would make the consensus plan non-finite", field="plan"
+            )
+        if not np.isfinite(self._lam).all():
+            raise UnsafeStepError("the round would make the prices non-finite", field="plan")
+
+    def _advance(self, responses: Mapping[str, FloatArray]) -> bool:
         if self.done:
             raise InputError("the negotiation is over; no more rounds")
         missing = sorted(set(self.views) - set(responses))
@@ -268,7 +336,8 @@ class Coordinator:
         if not self.keep_plans and len(self.history) > 1:
             self.history[-2] = replace(self.history[-2], plan=(), prices={})
         self.round += 1
-        if primal <= eps_primal and dual <= eps_dual:
+        finite = math.isfinite(primal) and math.isfinite(dual)  # inf <= inf is no convergence
+        if finite and primal <= eps_primal and dual <= eps_dual:
             self.converged = self.done = True
             return False
         if self.round >= s.max_rounds:

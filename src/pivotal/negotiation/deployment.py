@@ -7,6 +7,17 @@ and the round deadline. Each party keeps its *private data* (its retailer or ven
 scenario) on its own machine and builds its cost model from it and the public plan structure.
 
 ``split_scenario`` writes both from a scenario, for trials and tests.
+
+The terms also carry public *bounds* every party agrees to (:class:`AnswerBounds`): the largest
+magnitude of a plan entry and of a cost that an answer may carry. The coordinator refuses an
+answer outside them (HTTP 422 naming the entry and the bound), so one party cannot push the
+shared computation to magnitudes where it breaks down. ``split_scenario`` derives them from the
+scenario, generous by :data:`BOUND_FACTOR`: ``max_quantity`` is that factor times the total
+demand (no honest plan entry comes near the total demand: over the joint and counterfactual runs
+of the test scenarios the largest is 1.08 times it), and ``max_cost`` that factor times the
+parties' total cost at the status quo (costs are non-negative, and no plan the protocol asks a
+party to cost is worse for everybody together than the status quo). A config without bounds gets
+:data:`DEFAULT_MAX_QUANTITY` and :data:`DEFAULT_MAX_COST`.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from pivotal.errors import InputError
 from pivotal.fileio import read_json
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.agents import LpParty
-from pivotal.negotiation.cost_models import Block, retailer_model, vendor_model
+from pivotal.negotiation.cost_models import Block, retailer_model, scenario_models, vendor_model
 from pivotal.negotiation.geography import metro
 from pivotal.negotiation.scenario import (
     RetailerIn,
@@ -33,6 +44,12 @@ from pivotal.negotiation.scenario import (
 from pivotal.negotiation.session import SessionTerms
 
 SCHEMA_VERSION = 1
+BOUND_FACTOR = 10.0
+"""How generous the bounds ``split_scenario`` derives are (times the honest scale)."""
+DEFAULT_MAX_QUANTITY = 1e9
+"""``max_quantity`` of a config that gives no bounds."""
+DEFAULT_MAX_COST = 1e15
+"""``max_cost`` of a config that gives no bounds."""
 
 
 class _Model(BaseModel):
@@ -61,6 +78,16 @@ class AdmmTerms(_Model):
     max_rounds: int = Field(default=500, ge=1)
 
 
+class AnswerBounds(_Model):
+    """Public bounds on what an answer may carry (see the module docstring).
+
+    The ceilings (1e15 units, 1e20 money) keep every sum of squares the coordinator forms far
+    from float overflow, whatever the config says."""
+
+    max_quantity: float = Field(default=DEFAULT_MAX_QUANTITY, gt=0, le=1e15, allow_inf_nan=False)
+    max_cost: float = Field(default=DEFAULT_MAX_COST, gt=0, le=1e20, allow_inf_nan=False)
+
+
 class NegotiationConfig(_Model):
     """The public terms of a negotiation (the coordinator's ``--config``)."""
 
@@ -73,6 +100,7 @@ class NegotiationConfig(_Model):
     activity_fee: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     admm: AdmmTerms = AdmmTerms()
     round_deadline_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    bounds: AnswerBounds = AnswerBounds()
 
     @property
     def parties(self) -> tuple[str, ...]:
@@ -98,6 +126,8 @@ class NegotiationConfig(_Model):
             self.settings(),
             activity_fee=self.activity_fee,
             keep_plans=keep_plans,
+            max_quantity=self.bounds.max_quantity,
+            max_cost=self.bounds.max_cost,
         )
 
 
@@ -218,6 +248,7 @@ def split_scenario(
     """The public terms and each party's private data of a scenario, as JSON documents."""
     s = settings or AdmmSettings()
     full = scenario.to_dict()
+    bounds = derived_bounds(scenario)
     config = NegotiationConfig(
         name=scenario.name,
         hub=scenario.retailer.name,
@@ -227,6 +258,7 @@ def split_scenario(
         activity_fee=activity_fee,
         admm=AdmmTerms(eps_abs=s.eps_abs, eps_rel=s.eps_rel, max_rounds=s.max_rounds),
         round_deadline_seconds=round_deadline_seconds,
+        bounds=bounds,
     )
     private: dict[str, dict[str, Any]] = {
         scenario.retailer.name: {
@@ -238,3 +270,22 @@ def split_scenario(
     for v in full["vendors"]:
         private[v["name"]] = {"schema_version": SCHEMA_VERSION, "party": v["name"], "vendor": v}
     return config.model_dump(mode="json"), private
+
+
+def derived_bounds(scenario: Scenario, factor: float = BOUND_FACTOR) -> AnswerBounds:
+    """Public bounds from a whole scenario: ``factor`` times the total demand (plan entries)
+    and ``factor`` times the parties' total cost at the status quo (costs); see the module
+    docstring."""
+    demand = sum(sum(series) for r in scenario.retailer.regions for series in r.demand.values())
+    models = scenario_models(scenario)
+    hub = LpParty(scenario.retailer.name, models[scenario.retailer.name])
+    status_quo = hub.preferred_plan()
+    total, start = hub.cost_at(status_quo), 0
+    for vendor in scenario.vendors:
+        n = models[vendor.name].n_plan
+        total += LpParty(vendor.name, models[vendor.name]).cost_at(status_quo[start : start + n])
+        start += n
+    return AnswerBounds(
+        max_quantity=min(1e15, factor * max(1.0, demand)),
+        max_cost=min(1e20, factor * max(1.0, abs(total))),
+    )

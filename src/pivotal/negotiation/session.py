@@ -16,6 +16,7 @@ how the coordinator service resumes after a crash.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from pivotal.errors import ConvergenceError, InputError, StateError
+from pivotal.errors import ConvergenceError, InputError, PivotalError, StateError, UnsafeStepError
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.coordinator import AdmmResult, Coordinator, PartyView, RoundRecord
 from pivotal.results import Provenance, Tolerances, package_version
@@ -60,6 +61,10 @@ class SessionTerms:
     require_convergence: bool = True
     tolerances: Tolerances = field(default_factory=lambda: Tolerances(abs_tol=1e-3, rel_tol=1e-4))
     keep_plans: bool = True
+    max_quantity: float = math.inf
+    """Public bound on every plan entry an answer carries (``|entry| <= max_quantity``)."""
+    max_cost: float = math.inf
+    """Public bound on every cost an answer carries (``|cost| <= max_cost``)."""
 
     def __post_init__(self) -> None:
         names = (self.hub, *self.vendors)
@@ -69,6 +74,9 @@ class SessionTerms:
             raise InputError("one plan block per vendor is needed")
         if any(n <= 0 for n in self.block_sizes):
             raise InputError("every plan block needs at least one entry")
+        for name in ("max_quantity", "max_cost"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
         if not (np.isfinite(self.activity_fee) and self.activity_fee >= 0):
             raise InputError(
                 f"the activity fee must be a finite number >= 0, got {self.activity_fee}"
@@ -254,7 +262,11 @@ class NegotiationSession:
                 raise InputError("this step needs a plan, not costs", field="plan")
             self._pending[party] = self._checked_plan(answer, party)
         if self.complete():
-            self._advance()
+            try:
+                self._advance()
+            except PivotalError:  # the step is refused with the answer that completed it
+                self._pending.pop(party, None)
+                raise
         return "accepted"
 
     def _checked_plan(self, answer: FloatArray, party: str) -> FloatArray:
@@ -266,6 +278,14 @@ class NegotiationSession:
             raise InputError("plan: every entry must be a finite number", field="plan")
         if self.phase == "status_quo" and np.any(arr < 0):
             raise InputError("plan: a status-quo plan has no negative entries", field="plan")
+        bound = self.terms.max_quantity
+        if not bound >= np.max(np.abs(arr), initial=0.0):
+            i = int(np.argmax(np.abs(arr)))
+            raise InputError(
+                f"plan[{i}] = {arr[i]:.6g} is outside the public bound |entry| <= "
+                f"max_quantity = {bound:.6g}",
+                field="plan",
+            )
         return arr.copy()
 
     def _checked_costs(self, party: str, answer: Mapping[str, float]) -> dict[str, float]:
@@ -278,6 +298,14 @@ class NegotiationSession:
         out = {k: float(v) for k, v in answer.items()}
         if not all(np.isfinite(v) for v in out.values()):
             raise InputError("costs: every cost must be a finite number", field="costs")
+        bound = self.terms.max_cost
+        for label, v in out.items():
+            if not abs(v) <= bound:
+                raise InputError(
+                    f"costs['{label}'] = {v:.6g} is outside the public bound |cost| <= "
+                    f"max_cost = {bound:.6g}",
+                    field="costs",
+                )
         return out
 
     # ----------------------------------------------------------------------- phases
@@ -332,10 +360,23 @@ class NegotiationSession:
         if self.phase == "status_quo":
             plan = pending[self.terms.hub]
             assert not isinstance(plan, dict)
-            self._set_status_quo(plan)
+            saved = dict(self.__dict__)
+            try:
+                self._set_status_quo(plan)
+            except PivotalError:  # e.g. a plan that gives no usable penalty: nothing changes
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                raise
             return
         if self.phase == "costs":
-            self.reported_costs = {p: dict(v) for p, v in pending.items() if isinstance(v, dict)}
+            reported = {p: dict(v) for p, v in pending.items() if isinstance(v, dict)}
+            payments = self._payments(reported)
+            bad = [v for v, money in payments.items() if not math.isfinite(money)]
+            if bad:
+                raise UnsafeStepError(
+                    f"the reported costs give a non-finite payment for {bad}", field="costs"
+                )
+            self.reported_costs = reported
             self.status = "done"
             self._pending = {}
             return
@@ -395,12 +436,8 @@ class NegotiationSession:
         t = self.terms
         rc = self.reported_costs
         costs = {p: {"status_quo": rc[p]["status_quo"], "joint": rc[p]["joint"]} for p in t.parties}
-        cf_costs: dict[str, dict[str, float]] = {}
-        payments: dict[str, float] = {}
-        for v in t.vendors:
-            others = [p for p in t.parties if p != v]
-            cf_costs[v] = {p: rc[p][f"without:{v}"] for p in others}
-            payments[v] = sum(costs[p]["joint"] for p in others) - sum(cf_costs[v].values())
+        cf_costs = {v: {p: rc[p][f"without:{v}"] for p in t.parties if p != v} for v in t.vendors}
+        payments = self._payments(rc)
         return SessionOutcome(
             plan=self.joint.plan,
             status_quo_plan=self.status_quo,
@@ -410,6 +447,17 @@ class NegotiationSession:
             joint=self.joint,
             counterfactuals=dict(self.counterfactuals),
         )
+
+    def _payments(self, reported: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+        """Each vendor's Clarke payment from the reported costs (DESIGN.md section 3)."""
+        t = self.terms
+        payments: dict[str, float] = {}
+        for v in t.vendors:
+            others = [p for p in t.parties if p != v]
+            payments[v] = sum(reported[p]["joint"] for p in others) - sum(
+                reported[p][f"without:{v}"] for p in others
+            )
+        return payments
 
     def provenance(self, *, input_sha256: str, seconds: float | None = None) -> Provenance:
         """The record of how the outcome was computed from the input whose hash is given."""

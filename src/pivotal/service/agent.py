@@ -44,6 +44,9 @@ class AgentOptions:
     request_timeout: float = 60.0
     verify: bool | ssl.SSLContext = True
     transport: Literal["ws", "http"] = "ws"
+    max_frame_bytes: int = 64 * 1024 * 1024
+    """Largest WebSocket frame taken from the coordinator (a costs task of a hub with many
+    vendors is the largest message; a bigger frame closes the stream with 1009)."""
 
 
 class Agent:
@@ -85,6 +88,7 @@ class Agent:
             try:
                 response = self._client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
+                _stop_on_certificate(exc, self._coordinator)
                 problem = f"cannot reach the coordinator ({exc.__class__.__name__}: {exc})"
             else:
                 if response.status_code < 500:
@@ -218,7 +222,7 @@ class Agent:
                     additional_headers={"Authorization": f"Bearer {self._token}"},
                     ssl=self._ssl(),
                     open_timeout=self.options.request_timeout,
-                    max_size=None,
+                    max_size=self.options.max_frame_bytes,
                 ) as ws:
                     deadline = time.monotonic() + self.options.retry_for
                     delay = 0.1
@@ -247,11 +251,35 @@ class Agent:
                     ) from None
                 problem = f"the coordinator answered {code} to the WebSocket upgrade"
             except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
+                _stop_on_certificate(exc, self._coordinator)
+                sent = exc.sent if isinstance(exc, ConnectionClosed) else None
+                if sent is not None and sent.code == 1009:  # the same frame would come again
+                    raise ServiceError(
+                        f"the coordinator sent a frame over {self.options.max_frame_bytes} "
+                        "bytes; stopped"
+                    ) from None
                 problem = f"lost the stream to the coordinator ({exc.__class__.__name__}: {exc})"
             if time.monotonic() > deadline:
                 raise ServiceError(f"{problem}; gave up after {self.options.retry_for:g} s")
             time.sleep(delay)
             delay = min(2.0, delay * 2)
+
+
+def _stop_on_certificate(exc: BaseException, coordinator: str) -> None:
+    """A certificate that cannot be verified does not get better by retrying: stop at once."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            raise ServiceError(
+                f"cannot verify the certificate of {coordinator} ({seen.verify_message or seen}); "
+                "give the coordinator's certificate with --ca-cert if it is self-signed"
+            ) from None
+        seen = seen.__cause__ or seen.__context__
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        raise ServiceError(
+            f"cannot verify the certificate of {coordinator} ({exc}); give the coordinator's "
+            "certificate with --ca-cert if it is self-signed"
+        ) from None
 
 
 def _detail(response: httpx.Response) -> str:

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from pivotal.errors import AuthError, InputError
 from pivotal.negotiation.session import StaleMessageError
@@ -38,6 +38,7 @@ from pivotal.service.wire import (
     Status,
     TaskMessage,
     Terms,
+    bearer_token,
     field_errors,
 )
 
@@ -47,9 +48,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-_bearer = HTTPBearer(auto_error=False)
+class _Bearer(HTTPBearer):
+    """The bearer scheme in the published schema, parsed by :func:`bearer_token` (the same rules
+    as the WebSocket upgrade's)."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return bearer_token(request.headers.get("authorization"))
+
+
+_bearer = _Bearer(auto_error=False)
 Wait = Annotated[float, Query(ge=0, le=30.0, description="Long-poll seconds.")]
-Token = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+Token = Annotated[str | None, Depends(_bearer)]
 
 
 def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
@@ -71,8 +80,8 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         max_body_size=max_body_bytes,  # 413 beyond it, declared or streamed
     )
 
-    def who(token: HTTPAuthorizationCredentials | None, party: str | None) -> str:
-        return state.authenticate(None if token is None else token.credentials, party)
+    def who(token: str | None, party: str | None) -> str:
+        return state.authenticate(token, party)
 
     @app.exception_handler(AuthError)
     async def _auth(request: Request, exc: AuthError) -> JSONResponse:
@@ -131,8 +140,8 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         who(token, None)
         return Terms(config=state.config.model_dump(mode="json"))
 
-    def party_only(token: HTTPAuthorizationCredentials | None, party: str) -> None:
-        party_only_token(None if token is None else token.credentials, party)
+    def party_only(token: str | None, party: str) -> None:
+        party_only_token(token, party)
 
     def party_only_token(token: str | None, party: str) -> None:
         state.authenticate(token, party)
@@ -166,9 +175,8 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
     async def stream(websocket: WebSocket, party: str) -> None:
         """The task/answer exchange over one WebSocket (:mod:`pivotal.service.stream`): tasks
         pushed as the negotiation moves, answers read as they come, one frame each way a round."""
-        scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
         try:
-            party_only_token(credentials if scheme.lower() == "bearer" else None, party)
+            party_only_token(bearer_token(websocket.headers.get("authorization")), party)
         except AuthError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             await websocket.send_denial_response(

@@ -311,7 +311,8 @@ def open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, di
         store = Store.open(db)
         if config_path is not None:
             given = load_config(config_path).model_dump(mode="json")
-            if given != store.config():
+            stored = config_from_document(store.config(), source=str(db))
+            if given != stored.model_dump(mode="json"):
                 raise InputError(
                     f"{db} holds another negotiation than {config_path}; use a new --db or the "
                     "same config",

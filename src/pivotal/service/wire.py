@@ -6,13 +6,24 @@ rejected with 422 naming the field. The schema is published at ``/openapi.json``
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 SchemaVersion = Literal[1]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _exact_int(value: Any) -> Any:
+    """No ``true`` or ``1.0`` for an integer (``Literal[1]`` alone accepts both)."""
+    if type(value) is not int:
+        raise ValueError(f"expected the integer 1, got {value!r}")
+    return value
+
+
+StrictVersion = Annotated[Literal[1], BeforeValidator(_exact_int)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -75,10 +86,13 @@ class TaskMessage(_Out):
 
 
 class Answer(BaseModel):
-    """``POST /v1/parties/{party}/answers``: a party's answer to its current task."""
+    """``POST /v1/parties/{party}/answers``: a party's answer to its current task.
 
-    model_config = ConfigDict(extra="forbid")
-    schema_version: SchemaVersion
+    Strict: a number is a JSON number (an integer is taken as a float), never a string or a
+    boolean; ``round`` and ``schema_version`` are JSON integers."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    schema_version: StrictVersion
     phase: Name
     round: int = Field(ge=0, le=10**9)
     plan: list[FiniteFloat] | None = Field(default=None, max_length=10**6)
@@ -149,6 +163,21 @@ class ErrorMessage(BaseModel):
     """An error reply."""
 
     detail: str | list[dict[str, object]]
+
+
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The credential of an ``Authorization`` header, for HTTP and WebSocket alike.
+
+    Accepted: the scheme ``Bearer`` (any case), exactly one space, then one token68 (RFC 6750
+    section 2.1: letters, digits, ``-._~+/``, trailing ``=``). Anything else (another scheme,
+    two spaces, surrounding or inner blanks, an empty token) is no credential (401)."""
+    if header is None:
+        return None
+    found = _BEARER.fullmatch(header)
+    return None if found is None else found.group(1)
 
 
 def field_errors(errors: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,269 @@
+"""A party with a valid token that sends garbage: refused, named, and without effect.
+
+Over the real coordinator (a process on 127.0.0.1, a free port) the test itself plays both
+parties of the truck example, answering every task from their private data as the agents do;
+at chosen steps one party first sends a hostile answer (the magnitudes and forms of issue 14's
+probe). Each must get a 4xx naming the problem and leave the negotiation where it was; then the
+honest answer goes in, and the negotiation ends with the plan and transfers of the undisturbed
+in-process run (same session code, same agents) to 1e-9.
+
+In process, with no public bounds at all, the coordinator's own guard is checked: a step that
+would go non-finite (or to a zero penalty) is refused with the answer that completes it, the
+state is unchanged, and the run, with the honest answer re-sent, is bit for bit the undisturbed
+one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from _service import Deployment, deploy
+from pivotal.errors import UnsafeStepError
+from pivotal.negotiation.deployment import load_config, load_private
+from pivotal.negotiation.scenario import truck_example
+from pivotal.negotiation.session import NegotiationSession, SessionTerms
+from pivotal.negotiation.simulation import build_parties, simulate
+from pivotal.negotiation.transfers import answer, settle
+from test_service import assert_same, stored_plans
+
+# (phase, round, party) -> hostile bodies (the fields after schema_version/phase/round, or raw
+# bytes) with the text the refusal must contain
+Probe = tuple[dict[str, Any] | bytes, str]
+PROBES: dict[tuple[str, int, str], list[Probe]] = {
+    ("status_quo", 0, "retailer"): [
+        ({"plan": [1e308, 1e308]}, "plan[0] = 1e+308 is outside the public bound"),
+        ({"plan": ["1.0", "1.0"]}, "plan.0: Input should be a valid number"),
+        ({"plan": [1.0, "NaN"]}, "plan.1: Input should be a valid number"),
+    ],
+    ("joint", 0, "vendor"): [({"plan": [1e6, 0.0]}, "max_quantity = 50000")],
+    ("joint", 1, "vendor"): [({"plan": [1e12, 1e12]}, "plan[0] = 1e+12 is outside")],
+    ("joint", 2, "vendor"): [({"plan": [0.0, 1e50]}, "plan[1] = 1e+50 is outside")],
+    ("joint", 3, "vendor"): [({"plan": [1e200, -1e200]}, "plan[0] = 1e+200 is outside")],
+    ("joint", 4, "vendor"): [({"plan": [1e308, 1e308]}, "max_quantity = 50000")],
+    ("joint", 5, "vendor"): [({"plan": [-1e200, 0.0]}, "plan[0] = -1e+200 is outside")],
+    ("joint", 6, "retailer"): [
+        ({"plan": ["NaN", "NaN"]}, "plan.0: Input should be a valid number"),
+        ({"plan": [True, False]}, "plan.0: Input should be a valid number"),
+        (
+            b'{"schema_version": 1, "phase": "joint", "round": 6, "plan": [NaN, 1]}',
+            "plan.0: Input should be a finite",
+        ),
+    ],
+    ("joint", 7, "vendor"): [
+        ({"plan": ["1.0", "1.0"]}, "plan.0: Input should be a valid number"),
+        ({"plan": [1.0, 1.0], "schema_version": True}, "schema_version"),
+    ],
+    ("costs", 0, "vendor"): [
+        ({"costs": {"status_quo": 1e308, "joint": 1.0}}, "costs['status_quo'] = 1e+308"),
+        ({"costs": {"status_quo": "12", "joint": 1.0}}, "Input should be a valid number"),
+    ],
+}
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    d = deploy(tmp_path, truck_example())
+    d.start_coordinator()
+    yield d
+    d.stop()
+
+
+def test_hostile_answers_are_refused_and_the_outcome_is_the_undisturbed_one(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    config = load_config(d.config)
+    assert config.bounds.max_quantity == 50_000  # 10 x the total demand of 5,000 cases
+    parties = {p: load_private(d.private(p), config) for p in d.parties}
+    probes = {k: list(v) for k, v in PROBES.items()}
+    refusals: list[tuple[int, str]] = []
+    client = httpx.Client(base_url=d.url, timeout=30)
+    steps = 0
+    while True:
+        status = client.get("/status").json()
+        if status["status"] != "running":
+            break
+        names = list(status["waiting_for"])
+        if status["round"] % 2:  # the hostile party answers first on odd rounds, last on even
+            names.reverse()
+        for name in names:
+            headers = d.headers(name)
+            task = client.get(f"/v1/parties/{name}/task", headers=headers).json()
+            head = {"schema_version": 1, "phase": task["phase"], "round": task["round"]}
+            for body, expected in probes.pop((task["phase"], task["round"], name), []):
+                if isinstance(body, bytes):
+                    raw = headers | {"Content-Type": "application/json"}
+                    r = client.post(f"/v1/parties/{name}/answers", headers=raw, content=body)
+                else:
+                    r = client.post(
+                        f"/v1/parties/{name}/answers", headers=headers, json=head | body
+                    )
+                refusals.append((r.status_code, r.text))
+                assert r.status_code == 422, (body, r.text)
+                assert expected in r.text, (expected, r.text)
+                after = client.get("/status").json()  # nothing moved, nothing was recorded
+                assert (after["phase"], after["round"]) == (task["phase"], task["round"])
+                assert name in after["waiting_for"]
+            if task["kind"] == "status_quo":
+                value: Any = parties[name].preferred_plan()
+            else:
+                from pivotal.negotiation.session import Task
+
+                value = answer(
+                    parties[name],
+                    Task(
+                        task["kind"],
+                        task["phase"],
+                        task["round"],
+                        None if task["z"] is None else np.array(task["z"]),
+                        None if task["prices"] is None else np.array(task["prices"]),
+                        task["rho"],
+                        {k: np.array(v) for k, v in task["plans"].items()},
+                    ),
+                )
+            body = {"costs": value} if isinstance(value, dict) else {"plan": value.tolist()}
+            r = client.post(f"/v1/parties/{name}/answers", headers=headers, json=head | body)
+            assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+        steps += 1
+        assert steps < 1000
+    client.close()
+    assert status["status"] == "done", status
+    assert not probes, f"probes never sent: {list(probes)}"
+    assert len(refusals) == sum(len(v) for v in PROBES.values())
+    assert_same(d.outcome(), simulate(truck_example(), check=False), 1e-9)
+    d.stop()
+    # every step's answers were recorded once each: no refused answer left a trace
+    for (phase, round_, _), _probes in PROBES.items():
+        if phase == "costs":
+            continue
+        stored = [p for p, _ in stored_plans(d.db, phase, round_)]
+        expected = ["retailer", "vendor"] if phase == "joint" else ["retailer"]
+        assert sorted(stored) == expected
+
+
+# ------------------------------------------------------------------ the guard, without bounds
+def _fresh() -> tuple[NegotiationSession, dict[str, Any]]:
+    hub, vendors, blocks = build_parties(truck_example())
+    terms = SessionTerms(hub.name, tuple(v.name for v in vendors), tuple(b.size for b in blocks))
+    assert terms.max_quantity == np.inf  # the in-process default: no public bounds
+    return NegotiationSession(terms), {p.name: p for p in [hub, *vendors]}
+
+
+def _run(
+    session: NegotiationSession,
+    parties: dict[str, Any],
+    hostile: dict[tuple[str, int, str], Any],
+) -> list[str]:
+    refused = []
+    while session.status == "running":
+        for name in session.missing():
+            task = session.task(name)
+            bad = hostile.pop((task.phase, task.round, name), None)
+            if bad is not None:
+                before = (session.phase, session.round, session.missing(), session.task(name))
+                history = len(session._coordinator.history) if session._coordinator else 0
+                with pytest.raises(UnsafeStepError) as exc:
+                    session.submit(name, task.phase, task.round, bad)
+                refused.append(str(exc.value))
+                assert (session.phase, session.round, session.missing()) == before[:3]
+                again = session.task(name)
+                assert again.kind == before[3].kind and again.round == before[3].round
+                if again.z is not None and before[3].z is not None:
+                    assert np.array_equal(again.z, before[3].z)
+                    assert np.array_equal(again.prices, before[3].prices)  # type: ignore[arg-type]
+                    assert again.rho == before[3].rho
+                if session._coordinator is not None:
+                    assert len(session._coordinator.history) == history
+            if task.kind == "status_quo":
+                value: Any = parties[name].preferred_plan()
+            else:
+                value = answer(parties[name], task)
+            session.submit(name, task.phase, task.round, value)
+    return refused
+
+
+def test_without_bounds_a_step_that_would_break_is_refused_and_can_be_answered_again() -> None:
+    session, parties = _fresh()
+    _run(session, parties, {})
+    reference = settle(session, input_sha256="0" * 64)
+    session, parties = _fresh()
+    hostile = {
+        # the mean of the status quo overflows: rho would be 0 (a ZeroDivisionError before)
+        ("status_quo", 0, "retailer"): np.array([1e308, 1e308]),
+        # the vendor completes these rounds (it answers after the retailer)
+        ("joint", 0, "vendor"): np.array([1e200, -1e200]),
+        ("joint", 3, "vendor"): np.array([1e308, 1e308]),
+        ("joint", 5, "vendor"): np.array([1e160, 0.0]),
+    }
+    refused = _run(session, parties, hostile)
+    assert not hostile and len(refused) == 4
+    assert "penalty rho = 0" in refused[0]
+    assert all("would" in r for r in refused[1:]), refused
+    got = settle(session, input_sha256="0" * 64)
+    assert got.transfers == reference.transfers  # bit for bit: the refusals changed nothing
+    for a, b in zip(got.plan, reference.plan, strict=True):
+        assert np.array_equal(a, b)
+    assert got.rounds == reference.rounds
+
+
+def test_convergence_needs_finite_residuals() -> None:
+    """``inf <= inf``: with infinite tolerances an infinite residual would have counted as
+    converged; now the round is refused instead of ending the run 'converged'."""
+    from pivotal.negotiation.admm import AdmmSettings
+    from pivotal.negotiation.coordinator import Coordinator, PartyView
+
+    c = Coordinator([1], [PartyView("a", (0,)), PartyView("b", (0,))], AdmmSettings(rho=1.0))
+    with pytest.raises(UnsafeStepError, match="primal_residual would be inf"):
+        c.advance({"a": np.array([1e300]), "b": np.array([-1e300])})
+    assert not c.converged and not c.done and c.round == 0 and c.history == []
+    assert c.advance({"a": np.array([1.0]), "b": np.array([1.0])})
+    assert c.round == 1 and json.dumps(c.result().plan[0].tolist()) == "[1.0]"
+
+
+# ------------------------------------------------------------------ one bearer parser
+@pytest.mark.parametrize(
+    ("form", "accepted"),
+    [
+        ("Bearer {t}", True),
+        ("bearer {t}", True),
+        ("BEARER {t}", True),
+        ("Bearer  {t}", False),  # two spaces: accepted over HTTP and refused over WS before
+        ("Bearer\t{t}", False),
+        ("Basic {t}", False),
+        ("Bearer {t} x", False),
+        ("Bearer", False),
+        ("{t}", False),
+    ],
+)
+def test_http_and_websocket_read_the_bearer_token_alike(form: str, accepted: bool) -> None:
+    from pivotal.service.wire import bearer_token
+
+    token = "AbC-_09~+/x=="
+    assert (bearer_token(form.format(t=token)) == token) is accepted
+
+
+def test_both_transports_apply_the_same_rules(deployment: Deployment) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    d = deployment
+    token = d.token("retailer")
+    stream = f"{d.url.replace('http://', 'ws://')}/v1/parties/retailer/stream"
+    for form, code in [("Bearer {t}", 200), ("bearer {t}", 200), ("Bearer  {t}", 401)]:
+        header = {"Authorization": form.format(t=token)}
+        r = httpx.get(f"{d.url}/v1/parties/retailer/task", headers=header)
+        assert r.status_code == code, form
+        if code == 200:
+            with connect(stream, additional_headers=header, open_timeout=10) as ws:
+                assert json.loads(ws.recv(timeout=10))["kind"] == "status_quo"
+        else:
+            with pytest.raises(InvalidStatus) as refused:
+                connect(stream, additional_headers=header, open_timeout=10)
+            assert refused.value.response.status_code == code
