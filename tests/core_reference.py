@@ -141,8 +141,15 @@ def nearest_point(
     Solved in units of the largest bound (the LDP's tolerances are absolute), with every
     constraint relaxed by 1e-12 of that unit: an exactly feasible ``center`` whose rounding
     leaves a violation of an ulp is otherwise read as an infeasible LDP (NNLS residual 0). The
-    equality is two inequalities with that band.
+    equality is two inequalities with that band. Repeated coalition rows are merged first
+    (keeping the largest right-hand side): with 128 rows of which 16 differ, NNLS stopped at its
+    iteration limit and returned a point far outside the constraints (found by hypothesis at
+    x1e12), so the result is also checked against every constraint before it is used.
     """
+    rows, inverse = np.unique(rows, axis=0, return_inverse=True)
+    merged = np.full(len(rows), -np.inf)
+    np.maximum.at(merged, inverse.ravel(), rhs)
+    rhs = merged
     scale = max(float(np.max(np.abs(upper))), 1e-300)
     n = len(center)
     c = center / scale
@@ -160,6 +167,9 @@ def nearest_point(
         ]
     )
     x = least_distance(g, h - g @ c - band)
+    worst = float(np.min(g @ (c + x) - h))
+    if worst < -1e-9:
+        raise ValueError(f"the reference LDP returned an infeasible point (violation {-worst:g})")
     return (c + x) * scale
 
 
