@@ -267,3 +267,138 @@ def test_both_transports_apply_the_same_rules(deployment: Deployment) -> None:
             with pytest.raises(InvalidStatus) as refused:
                 connect(stream, additional_headers=header, open_timeout=10)
             assert refused.value.response.status_code == code
+
+
+# ------------------------------------------------------------------ /status reveals progress only
+def _numbers(doc: Any) -> list[float]:
+    if isinstance(doc, bool):
+        return []
+    if isinstance(doc, int | float):
+        return [float(doc)]
+    if isinstance(doc, dict):
+        return [x for v in doc.values() for x in _numbers(v)]
+    if isinstance(doc, list):
+        return [x for v in doc for x in _numbers(v)]
+    return []
+
+
+def _inversions(
+    values: list[float], p: int, eps_abs: float, eps_rel: float, *, pairs: bool = True
+) -> list[float]:
+    """What an outsider would try on numbers it sees: the tolerance formula backwards (over the
+    two copies of the truck example's plan, the hub's and the vendor's, hence sqrt(2)), the
+    initial penalty ``3 / mean(z0)`` backwards, reciprocals, powers, and (``pairs``) ratios and
+    products of two numbers."""
+    out: list[float] = []
+    for v in values:
+        if v == 0 or not np.isfinite(v):
+            continue
+        norm = (v - np.sqrt(p) * eps_abs) / eps_rel  # a norm over the copies of the plan
+        out += [v, 1 / v, norm, norm / np.sqrt(2), 3 / v, abs(v) ** 0.5, v * v]
+    for a in values if pairs else ():
+        for b in values:
+            if a and b and a is not b:
+                out += [a / b, a * b]
+    return out
+
+
+def _hits(candidates: list[float], targets: list[float]) -> list[tuple[float, float]]:
+    return [(c, t) for t in targets if t > 1e-9 for c in candidates if abs(c - t) <= 1e-3 * abs(t)]
+
+
+def test_public_status_over_a_whole_run_cannot_be_inverted(deployment: Deployment) -> None:
+    import sqlite3
+    import threading
+
+    d = deployment
+    config = load_config(d.config)
+    seen: list[dict[str, Any]] = []
+
+    def follow() -> None:
+        count = 0
+        while True:
+            doc = httpx.get(f"{d.url}/status", params={"since": count, "wait": 30}, timeout=40)
+            seen.append(doc.json())
+            count = len(seen[-1]["residuals"])
+            if seen[-1]["status"] in ("done", "failed"):
+                return
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    agents = [d.start_agent(p) for p in d.parties]
+    for a in agents:
+        assert a.wait(timeout=120) == 0, d.log_text()
+    follower.join(timeout=60)
+    final = d.status()
+    seen.append(final)
+    assert final["status"] == "done"
+    mine = httpx.get(f"{d.url}/status", headers=d.headers("vendor")).json()
+    assert len(mine["own_residuals"]) == len(final["residuals"]) and final["own_residuals"] is None
+    d.stop()
+    _draws_in_the_live_page(final)
+    p = sum(config.terms().local_size(x) for x in config.parties)
+    eps_abs, eps_rel = config.admm.eps_abs, config.admm.eps_rel
+    with sqlite3.connect(d.db) as db:
+        rounds = db.execute(
+            "SELECT phase, round, primal, dual, eps_primal, eps_dual, rho, plan, prices "
+            "FROM rounds ORDER BY rowid"
+        ).fetchall()
+    assert len(rounds) == len(final["residuals"]) > 10  # every round was seen
+    # the secrets, per round: norms of the plan (and of its copies), of the prices, and every
+    # absolute quantity that depends on them
+    secret: dict[tuple[str, int], list[float]] = {}
+    for phase, round_, primal, dual, eps_p, eps_d, rho, plan, prices in rounds:
+        z, lam = np.frombuffer(plan, "<f8"), np.frombuffer(prices, "<f8")
+        norm_z = float(np.linalg.norm(z))
+        floor = np.sqrt(p) * eps_abs
+        secret[(phase, round_)] = [
+            norm_z, np.sqrt(2) * norm_z, float(np.linalg.norm(lam)), eps_p, eps_d, rho, primal,
+            dual, (eps_p - floor) / eps_rel, (eps_d - floor) / eps_rel,
+        ]  # fmt: skip
+    demand = 5000.0
+    # the test can fail: the tolerances /status used to publish give the demand back
+    old = [e for (_, _, _, _, e, *_rest) in rounds]
+    assert _hits(_inversions(old, p, eps_abs, eps_rel, pairs=False), [demand])
+    for doc in seen:
+        everything = _numbers(doc)
+        # every number alone (pairs are tried within a round below: across a whole document
+        # of hundreds of numbers, some product or ratio lands near any target by chance)
+        candidates = _inversions(everything, p, eps_abs, eps_rel, pairs=False)
+        assert not _hits(candidates, [demand]), doc
+        for point in doc["residuals"]:
+            assert set(point) == {"phase", "round", "primal_ratio", "dual_ratio"}
+            values = [point["primal_ratio"], point["dual_ratio"]]
+            targets = secret[(point["phase"], point["round"])]
+            assert not _hits(_inversions(values, p, eps_abs, eps_rel), targets), point
+
+
+def _draws_in_the_live_page(status: dict[str, Any]) -> None:
+    """The live page's script (``/``) renders a real ``/status`` document: one primal and one
+    dual trace per phase with the ratios, in node with stand-ins for the DOM and Plotly (the
+    browser test in test_report.py draws it for real where a browser is installed)."""
+    import re
+    import shutil
+    import subprocess
+
+    from pivotal.report.html import live_status_page
+
+    node = shutil.which("node")
+    if node is None:
+        return
+    script = re.findall(r"<script>(.*?)</script>", live_status_page("x"), re.S)[-1]
+    harness = (
+        "var els = {}; var document = {getElementById: function (id) {"
+        " return els[id] = els[id] || {}; }};"
+        "var window = {addEventListener: function () {}}; var drawn = null;"
+        "var Plotly = {react: function (id, traces) { drawn = traces; }};"
+        f"{script}; render({json.dumps(status)});"
+        "console.log(JSON.stringify({state: els.state.textContent,"
+        " traces: drawn.map(function (t) { return [t.name, t.y]; })}));"
+    )
+    run = subprocess.run([node, "-e", harness], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    drawn = json.loads(run.stdout)
+    assert drawn["state"] == "done"
+    joint = [r for r in status["residuals"] if r["phase"] == "joint"]
+    assert drawn["traces"][0] == ["joint primal", [r["primal_ratio"] for r in joint]]
+    assert drawn["traces"][1] == ["joint dual", [r["dual_ratio"] for r in joint]]

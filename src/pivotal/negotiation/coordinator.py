@@ -60,6 +60,10 @@ class RoundRecord:
     rho: float
     plan: tuple[FloatArray, ...]
     prices: Mapping[str, FloatArray]
+    party_primal: FloatArray | None = None
+    """Each party's own primal residual ``||x_i - z_G(i)||`` (parties in the views' order)."""
+    party_dual: FloatArray | None = None
+    """Each party's own dual residual ``rho ||z_G(i) - z_G(i)^old||``."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,9 @@ class Coordinator:
             self._slices[v.name] = slice(at, at + len(local))
             at += len(local)
         self._index = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        starts = [sl.start for sl in self._slices.values()]
+        self._starts = np.asarray(starts, dtype=np.int64)
+        self._all_hold = all(len(p) > 0 for p in parts)  # np.add.reduceat needs no empty copy
         if initial_plan is None:
             self._z = np.zeros(self._n)
         else:
@@ -313,9 +320,13 @@ class Coordinator:
         self._z = np.maximum(sums / self._holders, 0.0)
         z_local = self._z[self._index]
         self._lam = lam_old + self.rho * (relaxed - z_local)
-        # residuals
-        primal = float(np.sqrt(np.sum((x - z_local) ** 2)))
-        dual = self.rho * float(np.sqrt(np.sum((z_local - z_old_local) ** 2)))
+        # residuals (and each party's own, over its copy)
+        gap2 = (x - z_local) ** 2
+        move2 = (z_local - z_old_local) ** 2
+        primal = float(np.sqrt(np.sum(gap2)))
+        dual = self.rho * float(np.sqrt(np.sum(move2)))
+        party_primal = np.sqrt(self._per_party(gap2))
+        party_dual = self.rho * np.sqrt(self._per_party(move2))
         p = len(self._index)
         eps_primal = np.sqrt(p) * s.eps_abs + s.eps_rel * max(
             float(np.linalg.norm(x)), float(np.linalg.norm(z_local))
@@ -331,6 +342,8 @@ class Coordinator:
                 self.rho,
                 self._blocks(self._z),
                 self._prices(self._lam),
+                party_primal,
+                party_dual,
             )
         )
         if not self.keep_plans and len(self.history) > 1:
@@ -353,6 +366,12 @@ class Coordinator:
             self._accelerate(z_old, lam_old, rho_changed=new_rho != self.rho)
         self.rho = new_rho
         return True
+
+    def _per_party(self, values: FloatArray) -> FloatArray:
+        """Sums of ``values`` (one per copied entry) over each party's copy."""
+        if self._all_hold and len(values):
+            return np.add.reduceat(values, self._starts)
+        return np.array([float(np.sum(values[sl])) for sl in self._slices.values()])
 
     def _halpern(self, lam_old: FloatArray, dual: float) -> None:
         """Anchor the plain round's state to the epoch's first one; restart when due (see

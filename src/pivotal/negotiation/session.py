@@ -493,11 +493,13 @@ class NegotiationSession:
 
 
 def convergence_message(result: AdmmResult, what: str) -> str:
-    """Why a run counts as unconverged, with its last residuals."""
+    """Why a run counts as unconverged, with its last residuals relative to their tolerances
+    (the message is public: absolute residuals and tolerances would reveal norms of the plan
+    and the prices)."""
     last = result.history[-1] if result.history else None
     detail = (
-        f"; last primal residual {last.primal_residual:.3g} (tolerance {last.eps_primal:.3g}), "
-        f"dual residual {last.dual_residual:.3g} (tolerance {last.eps_dual:.3g})"
+        f"; last primal residual {last.primal_residual / last.eps_primal:.3g} times its "
+        f"tolerance, dual residual {last.dual_residual / last.eps_dual:.3g} times its tolerance"
         if last is not None
         else ""
     )

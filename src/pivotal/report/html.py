@@ -132,15 +132,19 @@ function render(s) {
   Object.keys(phases).forEach(function (phase, i) {
     var rs = phases[phase];
     var x = rs.map(function (r) { return r.round + 1; });
-    traces.push({x: x, y: rs.map(function (r) { return r.primal; }), name: phase + " primal",
+    traces.push({x: x, y: rs.map(function (r) { return r.primal_ratio; }),
+                 name: phase + " primal",
                  mode: "lines", line: {color: colors[(2 * i) %% colors.length]}});
-    traces.push({x: x, y: rs.map(function (r) { return r.dual; }), name: phase + " dual",
+    traces.push({x: x, y: rs.map(function (r) { return r.dual_ratio; }), name: phase + " dual",
                  mode: "lines", line: {color: colors[(2 * i + 1) %% colors.length], dash: "dot"}});
   });
   Plotly.react("residuals", traces, {
     title: {text: "Residuals per round (" + s.status + ")"}, template: "simple_white",
     xaxis: {title: {text: "round"}},
-    yaxis: {title: {text: "residual (log scale)"}, type: "log"}, height: 480
+    yaxis: {title: {text: "residual / tolerance (log scale; converged at 1)"}, type: "log"},
+    shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: 1, y1: 1,
+              line: {color: "#888", width: 1, dash: "dash"}}],
+    height: 480
   }, {displaylogo: false, responsive: true});
 }
 var seen = null;

@@ -120,19 +120,26 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         """Liveness."""
         return Health()
 
-    @app.get("/status")
+    @app.get("/status", responses={401: {"model": ErrorMessage}})
     async def status(
+        token: Token,
         since: Annotated[int | None, Query(ge=0, description="Rounds the caller has seen.")] = None,
         wait: Wait = 0.0,
     ) -> Status:
-        """Progress: phase, round, who is awaited, residuals per round. With ``since`` and
+        """Progress: phase, round, who is awaited, and per round each residual relative to its
+        tolerance (nothing from which a norm of plans, prices or costs can be recovered). With
+        a party's bearer token, also that party's own absolute residuals. With ``since`` and
         ``wait``, hold the request until more than ``since`` rounds are complete or the
         negotiation ends (the live page refreshes once per round this way)."""
+        party = None if token is None else who(token, None)
         if since is not None:
             await state.wait_while(
                 lambda: len(state.residuals) <= since and state.session.status == "running", wait
             )
-        return state.status()
+        public = state.status()
+        if party is None or party not in state.parties:
+            return public
+        return public.model_copy(update={"own_residuals": state.own_residuals(party)})
 
     @app.get("/v1/terms", responses=_ERRORS)
     async def terms(token: Token) -> Terms:

@@ -32,7 +32,14 @@ from pivotal.negotiation.session import NegotiationSession, StaleMessageError, T
 from pivotal.negotiation.transfers import NegotiationOutcome, settle
 from pivotal.results import sha256_of
 from pivotal.service.store import OPERATOR, Store, Value, token_hash
-from pivotal.service.wire import SCHEMA_VERSION, Answer, ResidualPoint, Status, TaskMessage
+from pivotal.service.wire import (
+    SCHEMA_VERSION,
+    Answer,
+    OwnResidual,
+    ResidualPoint,
+    Status,
+    TaskMessage,
+)
 
 log = logging.getLogger("pivotal.service")
 
@@ -52,6 +59,10 @@ class CoordinatorState:
         terms = self.config.terms(keep_plans=False)
         self.session = NegotiationSession(terms, on_round=self._on_round)
         self.residuals: list[ResidualPoint] = []
+        # absolute residuals: (phase, round, primal, dual) and each party's own, per round
+        self._absolute: list[tuple[str, int, float, float]] = []
+        self._own: list[tuple[Any, Any]] = []
+        self._party_index = {p: i for i, p in enumerate(self.config.parties)}
         self._pending_answers: list[tuple[str, int, str, Value]] = []
         self._pending_rounds: list[tuple[str, int, dict[str, Any]]] = []
         self._outcome: NegotiationOutcome | None = None
@@ -68,8 +79,7 @@ class CoordinatorState:
         except PivotalError as exc:
             raise InputError(f"{damaged} ({exc})") from None
         self._replaying = False
-        replayed_rounds = [(r.phase, r.round, r.primal, r.dual) for r in self.residuals]
-        if replayed_rounds != store.round_residuals():
+        if self._absolute != store.round_residuals():
             raise InputError(damaged)
         self._changed = asyncio.Event()
         self.listeners: list[Callable[[], None]] = []  # called at every change (e.g. streams)
@@ -116,13 +126,12 @@ class CoordinatorState:
         point = ResidualPoint(
             phase=phase,
             round=record.round,
-            primal=record.primal_residual,
-            dual=record.dual_residual,
-            eps_primal=record.eps_primal,
-            eps_dual=record.eps_dual,
-            rho=record.rho,
+            primal_ratio=float(f"{record.primal_residual / record.eps_primal:.3g}"),
+            dual_ratio=float(f"{record.dual_residual / record.eps_dual:.3g}"),
         )
         self.residuals.append(point)
+        self._absolute.append((phase, record.round, record.primal_residual, record.dual_residual))
+        self._own.append((record.party_primal, record.party_dual))
         if self._replaying:
             return
         self._pending_rounds.append(
@@ -130,7 +139,11 @@ class CoordinatorState:
                 phase,
                 record.round,
                 {
-                    **point.model_dump(exclude={"phase", "round"}),
+                    "primal": record.primal_residual,
+                    "dual": record.dual_residual,
+                    "eps_primal": record.eps_primal,
+                    "eps_dual": record.eps_dual,
+                    "rho": record.rho,
                     "plan": np.concatenate(record.plan),
                     "prices": np.concatenate(
                         [record.prices[p] for p in self.config.parties if p in record.prices]
@@ -138,6 +151,19 @@ class CoordinatorState:
                 },
             )
         )
+
+    def own_residuals(self, party: str) -> list[OwnResidual]:
+        """A party's own absolute residuals per round (for its token only)."""
+        i = self._party_index[party]
+        return [
+            OwnResidual(
+                phase=point.phase,
+                round=point.round,
+                primal=float(primal[i]) if primal is not None else float("nan"),
+                dual=float(dual[i]) if dual is not None else float("nan"),
+            )
+            for point, (primal, dual) in zip(self.residuals, self._own, strict=True)
+        ]
 
     def status(self) -> Status:
         """Public progress."""

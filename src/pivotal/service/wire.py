@@ -39,15 +39,28 @@ class Health(_Out):
 
 
 class ResidualPoint(BaseModel):
-    """One ADMM round's residuals (no plans, no prices)."""
+    """One ADMM round's progress: each residual relative to its tolerance (the round converged
+    when both are at most 1), to three significant digits.
+
+    Public, so nothing absolute: the tolerances are ``sqrt(p) eps_abs + eps_rel ||z||`` and
+    ``sqrt(p) eps_abs + eps_rel ||prices||`` and the penalty starts at ``3 / mean(z0)``, so
+    publishing them, or the absolute residuals beside their ratios, would reveal the norms of
+    the plan and the prices (on the truck example, the retailer's private demand of 5,000)."""
+
+    phase: str
+    round: int
+    primal_ratio: float
+    dual_ratio: float
+
+
+class OwnResidual(BaseModel):
+    """One round's residuals of a party's own copy of the plan (``GET /status`` with the
+    party's token): ``primal = ||x_i - z_i||``, ``dual = rho ||z_i - z_i_old||``, absolute."""
 
     phase: str
     round: int
     primal: float
     dual: float
-    eps_primal: float
-    eps_dual: float
-    rho: float
 
 
 class Status(_Out):
@@ -63,6 +76,8 @@ class Status(_Out):
     round_deadline_seconds: float
     message: str = ""
     residuals: list[ResidualPoint] = []
+    own_residuals: list[OwnResidual] | None = None
+    """With a party's bearer token only: that party's own absolute residuals per round."""
 
 
 class TaskMessage(_Out):
