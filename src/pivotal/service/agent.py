@@ -76,6 +76,8 @@ class Agent:
         self._token = token
         self._party: LpParty | None = None
         self._last: tuple[tuple[str, int], dict[str, Any]] | None = None
+        self._phases: tuple[str, ...] = ()
+        self._seen: tuple[int, int, str, int] | None = None  # furthest step seen committed
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -113,6 +115,13 @@ class Agent:
             response = self._request("GET", "/v1/terms")
             _expect(response, "reading the terms")
             config = config_from_document(response.json()["config"], source="coordinator terms")
+            vendors = [v.name for v in config.vendors]
+            self._phases = (
+                "status_quo",
+                "joint",
+                *(f"without:{v}" for v in (vendors if len(vendors) > 1 else [])),
+                "costs",
+            )
             party = load_private(self.private, config)
             if party.name != self.party_name:
                 raise InputError(
@@ -158,8 +167,34 @@ class Agent:
         doc: dict[str, Any] = result.json()
         return doc
 
+    def check_not_rolled_back(self, task: dict[str, Any]) -> None:
+        """Stop if the coordinator is behind a step this agent already saw.
+
+        The coordinator commits every round before anyone sees the next one, so a task for a
+        step means every step before it is in its database; a restarted coordinator is never
+        behind what its agents saw unless its database went back in time (restored from an
+        older copy, or a lost write-ahead log). Re-running those rounds silently would let the
+        outcome depend on damage, so the agent stops and says so."""
+        phase, round_ = task["phase"], task["round"]
+        if phase not in self._phases:
+            return
+        done = task["kind"] == "done"
+        at = (len(self._phases) if done else self._phases.index(phase), round_, phase, round_)
+        if self._seen is not None and at[:2] < self._seen[:2]:
+            _, _, seen_phase, seen_round = self._seen
+            now = "finished" if done else f"at {phase} round {round_}"
+            raise ServiceError(
+                f"the coordinator is {now}, but this agent saw {seen_phase} round {seen_round} "
+                "committed before: its database was rolled back (restored from an older copy "
+                "or its write-ahead log lost); stopped, so that no round is run twice (the "
+                "operator must restore the latest database)"
+            )
+        if self._seen is None or at[:2] > self._seen[:2]:
+            self._seen = at
+
     def _step(self, task: dict[str, Any]) -> dict[str, Any] | None:
         """The answer to a task, or ``None`` once the negotiation is over."""
+        self.check_not_rolled_back(task)
         kind = task["kind"]
         if kind == "failed":
             raise ConvergenceError(f"the negotiation failed: {task['message']}")
@@ -180,6 +215,7 @@ class Agent:
                 _expect(response, "fetching the task")
                 task = response.json()
             if task["kind"] == "wait":
+                self.check_not_rolled_back(task)
                 task = None
                 continue
             body = self._step(task)

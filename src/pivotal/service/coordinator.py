@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pivotal.errors import AuthError, InputError, PivotalError
+from pivotal.errors import AuthError, InputError, PivotalError, StoreError
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import NegotiationConfig, config_from_document
 from pivotal.negotiation.result import negotiation_result
@@ -76,6 +76,8 @@ class CoordinatorState:
             for a in store.answers():
                 self.session.submit(a.party, a.phase, a.round, a.value)
                 replayed += 1
+        except StoreError:
+            raise
         except PivotalError as exc:
             raise InputError(f"{damaged} ({exc})") from None
         self._replaying = False
@@ -330,7 +332,30 @@ class CoordinatorState:
 
 
 def open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, dict[str, str]]:
-    """Open an existing database, or create one from a config (returning fresh credentials)."""
+    """Open an existing database, or create one from a config (returning fresh credentials).
+
+    Raises
+    ------
+    StoreError
+        For a damaged database, whatever the damage (one line naming the file and what is
+        wrong, never a traceback).
+    InputError
+        For a database of another negotiation or version, or a bad config.
+    """
+    try:
+        return _open_state(db, config_path)
+    except PivotalError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{db} is damaged ({exc}); restore the database from a copy") from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        # the file's contents are outside input: anything unreadable in them is damage
+        raise StoreError(
+            f"{db} is damaged ({exc.__class__.__name__}: {exc}); restore the database from a copy"
+        ) from None
+
+
+def _open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, dict[str, str]]:
     from pivotal.negotiation.deployment import load_config
 
     if db.exists():

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from pivotal.arrays import FloatArray
-from pivotal.errors import InputError
+from pivotal.errors import InputError, StoreError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -133,10 +133,23 @@ class Store:
         except sqlite3.DatabaseError as exc:
             store.close()
             raise InputError(f"{path} is not a pivotal negotiation database ({exc})") from None
-        except InputError:
+        except (InputError, StoreError):
             store.close()
             raise
         found = "1" if row is None else str(row[0])
+        if found == STORE_FORMAT:
+            try:
+                tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
+            except sqlite3.DatabaseError as exc:
+                store.close()
+                raise StoreError(f"{path} is damaged ({exc})") from None
+            missing = [t for t in TABLES if t not in tables]
+            if missing:
+                store.close()
+                raise StoreError(
+                    f"{path} is damaged: table {', '.join(repr(t) for t in missing)} is missing; "
+                    "restore the database from a copy"
+                )
         if found != STORE_FORMAT:
             store.close()
             raise InputError(
@@ -166,17 +179,35 @@ class Store:
         """``with store.transaction():`` commits on success, rolls back on an exception."""
         return Store._Transaction(self._db)
 
+    def damaged(self, what: str) -> StoreError:
+        """The one-line error for a damaged part of the database."""
+        return StoreError(f"{self.path} is damaged: {what}; restore the database from a copy")
+
+    def _json(self, text: Any, what: str) -> Any:
+        """A stored JSON text read back; anything else is damage."""
+        if not isinstance(text, str):
+            raise self.damaged(f"{what} is not JSON text (found {type(text).__name__})")
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise self.damaged(f"{what} is not JSON ({exc})") from None
+
     def config(self) -> dict[str, Any]:
         """The public terms."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
         if row is None:
             raise InputError(f"{self.path} holds no negotiation")
-        value: dict[str, Any] = json.loads(row[0])
+        value = self._json(row[0], "meta 'config'")
+        if not isinstance(value, dict):
+            raise self.damaged("meta 'config' is not a JSON object")
         return value
 
     def credential_hashes(self) -> dict[str, str]:
         """Party -> SHA-256 of its credential."""
-        return dict(self._db.execute("SELECT party, token_sha256 FROM credentials").fetchall())
+        rows = self._db.execute("SELECT party, token_sha256 FROM credentials").fetchall()
+        if not all(isinstance(p, str) and isinstance(h, str) and len(h) == 64 for p, h in rows):
+            raise self.damaged("a credentials row is not a party name and a SHA-256 hash")
+        return dict(rows)
 
     def add_answers(self, answers: list[tuple[str, int, str, Value]]) -> None:
         """Record accepted answers ``(phase, round, party, value)`` in acceptance order (inside
@@ -209,16 +240,31 @@ class Store:
             "SELECT phase, round, parties, sizes, plans, costs FROM answers ORDER BY seq"
         )
         for phase, round_, parties, sizes, plans, costs in rows:
-            names: list[str] = json.loads(parties)
-            values: Sequence[Value]
+            where = f"answers row {phase} {round_}"
+            names = self._json(parties, f"{where}: 'parties'")
+            values: Sequence[Value] = []
+            if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise self.damaged(f"{where}: 'parties' is not a JSON list of names")
+            if not (isinstance(phase, str) and type(round_) is int):
+                raise self.damaged(f"{where}: phase or round of the wrong type")
             if plans is None:
-                values = json.loads(costs)
+                values = self._json(costs, f"{where}: 'costs'")
+                if not (isinstance(values, list) and all(_is_costs(v) for v in values)):
+                    raise self.damaged(f"{where}: 'costs' is not a JSON list of label -> number")
             else:
-                flat, lengths = plan_array(plans), json.loads(sizes)
+                lengths = self._json(sizes, f"{where}: 'sizes'")
+                if not (
+                    isinstance(plans, bytes)
+                    and len(plans) % 8 == 0
+                    and isinstance(lengths, list)
+                    and all(type(n) is int and n >= 0 for n in lengths)
+                ):
+                    raise self.damaged(f"{where}: the plans or their sizes are damaged")
+                flat = plan_array(plans)
                 whole = len(lengths) == len(names) and sum(lengths) == len(flat)
                 values = np.split(flat, np.cumsum(lengths)[:-1]) if whole else []
             if len(values) != len(names):
-                raise InputError(f"{self.path}: answers row {phase} {round_} is damaged")
+                raise InputError(f"{self.path}: {where} is damaged")
             for party, value in zip(names, values, strict=True):
                 yield StoredAnswer(phase, round_, party, value)
 
@@ -243,7 +289,23 @@ class Store:
     def round_residuals(self) -> list[tuple[str, int, float, float]]:
         """``(phase, round, primal, dual)`` of every completed round, in commit order."""
         rows = self._db.execute("SELECT phase, round, primal, dual FROM rounds ORDER BY rowid")
-        return [(str(p), int(r), float(a), float(b)) for p, r, a, b in rows]
+        out = []
+        for p, r, a, b in rows:
+            if not (isinstance(p, str) and type(r) is int and _is_number(a) and _is_number(b)):
+                raise self.damaged(f"rounds row {p!r} {r!r} holds values of the wrong type")
+            out.append((p, r, float(a), float(b)))
+        return out
+
+
+TABLES = ("meta", "credentials", "answers", "rounds")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _is_costs(x: Any) -> bool:
+    return isinstance(x, dict) and all(isinstance(k, str) and _is_number(v) for k, v in x.items())
 
 
 def plan_blob(plan: FloatArray) -> bytes:
