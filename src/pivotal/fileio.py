@@ -1,8 +1,10 @@
 """File input and output at the boundary: clear errors on read, ``-`` for standard input,
-checked and atomic writes, and what kind of pivotal document a file holds."""
+checked and atomic writes, what kind of pivotal document a file holds, and credential files
+(0600, created exclusively, never through a symlink)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -207,3 +209,92 @@ def make_output_folder(path: Path) -> None:
         path.mkdir(exist_ok=True)
     except OSError as err:
         raise InputError(f"cannot create {path}: {err.strerror or err}", field="output") from None
+
+
+# ---------------------------------------------------------------------------------- secrets
+_NEW_PRIVATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def create_private_file(path: Path) -> int:
+    """Create ``path`` empty, readable and writable by its owner only (0600 whatever the umask),
+    and return its open descriptor. Never over an existing file, never through a symlink: an
+    existing name (a file, a folder, a dangling link) raises :class:`FileExistsError`."""
+    fd = os.open(path, _NEW_PRIVATE, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def prepare_secret_folder(path: Path) -> bool:
+    """Make ``path`` a folder for credentials: created if missing, mode 0700 whatever the umask;
+    refused if it is a symlink or already holds ``*.token`` files (credentials are issued once
+    and never overwritten). Nothing is created when it is refused. Returns whether the folder
+    was created (so that a failed creation can remove it)."""
+    if path.is_symlink():
+        raise InputError(f"{path} is a symbolic link; give a real folder", field="tokens-dir")
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path} is not a folder", field="tokens-dir")
+    if path.is_dir() and any(p.name.endswith(".token") for p in path.iterdir()):
+        raise InputError(
+            f"{path} already holds credentials (*.token); give an empty folder", field="tokens-dir"
+        )
+    created = not path.exists()
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700, follow_symlinks=False)
+    except OSError as err:
+        why = err.strerror or err
+        raise InputError(f"cannot create {path}: {why}", field="tokens-dir") from None
+    return created
+
+
+def write_secrets(folder: Path, secrets: dict[str, str]) -> list[Path]:
+    """Write each secret to a new file ``folder/NAME.token`` (see :func:`write_secret_files`)."""
+    return write_secret_files(folder, {f"{name}.token": s for name, s in secrets.items()})
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write one secret to a new file ``path`` (see :func:`write_secret_files`)."""
+    write_secret_files(path.parent, {path.name: secret})
+
+
+def write_secret_files(folder: Path, files: dict[str, str]) -> list[Path]:
+    """Write each secret to a new file ``folder/FILE`` (0600 whatever the umask, created
+    exclusively, never through a symlink, the folder opened without following a link either)
+    and return the files. All or nothing: on any failure the files written so far are removed
+    and one :class:`InputError` names the file."""
+    written: list[Path] = []
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as err:
+        why = err.strerror or err
+        raise InputError(f"cannot open {folder}: {why}", field="tokens-dir") from None
+    try:
+        for name, secret in files.items():
+            path = folder / name
+            try:
+                fd = os.open(name, _NEW_PRIVATE, 0o600, dir_fd=dir_fd)
+            except FileExistsError:
+                raise InputError(
+                    f"{path} already exists (a file or a link); credentials are never "
+                    "overwritten or written through a link",
+                    field="tokens-dir",
+                ) from None
+            except OSError as err:
+                raise InputError(
+                    f"cannot write {path}: {err.strerror or err}", field="tokens-dir"
+                ) from None
+            written.append(path)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                os.fchmod(fh.fileno(), 0o600)
+                fh.write(secret + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.fsync(dir_fd)
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                os.unlink(path.name, dir_fd=dir_fd)
+        raise
+    finally:
+        os.close(dir_fd)
+    return written

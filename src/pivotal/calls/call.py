@@ -59,11 +59,19 @@ class Call:
 
     @classmethod
     def create(
-        cls, path: Path, terms: CallTerms, *, clock: Clock = utc_now
+        cls,
+        path: Path,
+        terms: CallTerms,
+        *,
+        clock: Clock = utc_now,
+        publish: Callable[[dict[str, str]], None] | None = None,
     ) -> tuple[Call, dict[str, str]]:
-        """A new call; returns it and the credentials (operator and invited), shown once."""
+        """A new call; returns it and the credentials (operator and invited), shown once.
+        ``publish`` gets them before the database commits them (:meth:`CallStore.create`)."""
         key = CallKey.generate()
-        store, tokens = CallStore.create(path, terms, key.private_bytes(), iso(clock()))
+        store, tokens = CallStore.create(
+            path, terms, key.private_bytes(), iso(clock()), publish=publish
+        )
         return cls(store, clock=clock), tokens
 
     @classmethod

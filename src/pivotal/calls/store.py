@@ -30,6 +30,7 @@ from pydantic_core import from_json, to_json
 
 from pivotal.calls.terms import CallTerms, terms_from_document
 from pivotal.errors import InputError
+from pivotal.fileio import create_private_file
 from pivotal.service.store import token_hash
 
 STORE_FORMAT = "call-1"
@@ -98,14 +99,6 @@ class StoredReport:
     sha256: str
 
 
-def create_private_file(path: Path) -> None:
-    """Create an empty file readable and writable by its owner only (0600), refusing an existing
-    file or a symlink."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    os.fchmod(fd, 0o600)  # whatever the umask
-    os.close(fd)
-
-
 class CallStore:
     """One call's database (see the module docstring). Not thread-safe: one writer."""
 
@@ -127,13 +120,24 @@ class CallStore:
 
     @classmethod
     def create(
-        cls, path: Path, terms: CallTerms, private_key: bytes, now: str
+        cls,
+        path: Path,
+        terms: CallTerms,
+        private_key: bytes,
+        now: str,
+        *,
+        publish: Callable[[dict[str, str]], None] | None = None,
     ) -> tuple[CallStore, dict[str, str]]:
         """A new call database; returns it and the fresh credentials of the operator and the
-        invited participants (stored only as hashes)."""
+        invited participants (stored only as hashes). ``publish`` gets the credentials before
+        the transaction that stores their hashes commits; if it fails, nothing is left."""
         if path.exists() or path.is_symlink():
             raise InputError(f"{path} already exists", field="db")
-        create_private_file(path)
+        try:
+            os.close(create_private_file(path))
+        except OSError as err:
+            raise InputError(f"cannot create {path}: {err.strerror or err}", field="db") from None
+        store: CallStore | None = None
         try:
             store = cls(path, cls._connect(path))
             store._db.executescript(_SCHEMA)
@@ -158,7 +162,11 @@ class CallStore:
                         (inv.name, inv.role, token_hash(tokens[inv.name]), seq),
                     )
                 store._event(now, "creation", None, {"call": terms.name})
+                if publish is not None:
+                    publish(tokens)
         except BaseException:
+            if store is not None:
+                store.close()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             raise
@@ -405,5 +413,4 @@ __all__ = [
     "Participant",
     "Pending",
     "StoredReport",
-    "create_private_file",
 ]

@@ -22,7 +22,6 @@ submission (422), so the close never fails on input.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -38,33 +37,18 @@ from pydantic import (
 )
 
 from pivotal.errors import InputError
+from pivotal.names import NAME_PATTERN, RESERVED_NAMES
+from pivotal.names import check_name as check_party_name
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-"""Participant names: lowercase letters, digits, ``-`` and ``_``, at most 64 characters."""
-RESERVED_NAMES = frozenset({"operator", "public", "admin", "reserve", "call"})
-"""Names no participant may take (the roles and the service's own names)."""
 RESERVE_PREFIX = "reserve:"
 """Reserve bidders (one per item with a reserve value) are named ``reserve:ITEM``: the ``:``
 keeps them apart from every participant name."""
 
-_NAME = re.compile(NAME_PATTERN)
-
 
 def check_name(name: str, *, field: str = "name") -> str:
-    """A valid participant name, or :class:`InputError` naming the rule."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InputError(
-            f"participant name {name!r} is not allowed: use 1-64 lowercase letters, digits, "
-            "'-' or '_', starting with a letter or digit",
-            field=field,
-        )
-    if name in RESERVED_NAMES:
-        raise InputError(
-            f"participant name '{name}' is reserved ({', '.join(sorted(RESERVED_NAMES))}); "
-            "choose another",
-            field=field,
-        )
-    return name
+    """A valid participant name (:data:`pivotal.names.NAME_PATTERN`, not reserved), or
+    :class:`InputError` naming the rule."""
+    return check_party_name(name, what="participant", field=field)
 
 
 def _participant_name(name: str) -> str:

@@ -8,7 +8,6 @@ public's side.
 
 from __future__ import annotations
 
-import os
 import ssl
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +16,13 @@ import typer
 
 from pivotal.cli.common import emit_json, handle_errors, out
 from pivotal.errors import InputError, ServiceError
-from pivotal.fileio import read_json, read_text
+from pivotal.fileio import (
+    prepare_secret_folder,
+    read_json,
+    read_text,
+    write_secret,
+    write_secrets,
+)
 
 call_app = typer.Typer(
     help="Open calls: submit sealed reports, follow, close and verify.",
@@ -40,17 +45,6 @@ CaOpt = Annotated[
 OutOpt = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write the JSON to FILE.")
 ]
-
-
-def write_secret(path: Path, text: str) -> None:
-    """Write a credential to a new file, 0600, never through a symlink or over a file."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        raise InputError(f"{path} already exists; credentials are never overwritten") from None
-    with os.fdopen(fd, "w") as fh:
-        os.fchmod(fh.fileno(), 0o600)
-        fh.write(text + "\n")
 
 
 def _token(path: Path) -> str:
@@ -153,20 +147,26 @@ def serve_call_command(
         if config is None:
             raise InputError(f"{db} does not exist; give --config to create the call")
         terms = terms_from_document(read_json(config), source=str(config))
-        if tokens_dir is not None:
-            tokens_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(tokens_dir, 0o700)
-            existing = [p for p in tokens_dir.iterdir() if p.suffix == ".token"]
-            if existing:
-                raise InputError(f"{tokens_dir} already holds credentials; give an empty folder")
-        call, tokens = Call.create(db, terms)
+        made_folder = tokens_dir is not None and prepare_secret_folder(tokens_dir)
+        written: list[Path] = []
+
+        def publish(issued: dict[str, str]) -> None:  # before the database commits them
+            if tokens_dir is not None:
+                written.extend(write_secrets(tokens_dir, issued))
+
+        try:
+            call, tokens = Call.create(db, terms, publish=publish)
+        except BaseException:  # nothing is left: no database, no credential file
+            for path in written:
+                path.unlink(missing_ok=True)
+            if made_folder and tokens_dir is not None:
+                tokens_dir.rmdir()
+            raise
     configure_logging()
     if tokens:
         out.print("credentials (shown once; the call keeps only their hashes):")
         for name, token in tokens.items():
             out.print(f"  {name}: {token}", markup=False)
-            if tokens_dir is not None:
-                write_secret(tokens_dir / f"{name}.token", token)
     out.print(f"public key of the receipts: {call.key.public_hex}", markup=False, soft_wrap=True)
 
     def announce(url: str) -> None:

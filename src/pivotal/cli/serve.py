@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import ssl
 from enum import StrEnum
 from pathlib import Path
@@ -13,7 +12,12 @@ import typer
 
 from pivotal.cli.common import JsonOpt, check_file_option, emit_json, err, handle_errors, num, out
 from pivotal.errors import ConvergenceError, InputError
-from pivotal.fileio import read_text, write_text_atomic
+from pivotal.fileio import (
+    prepare_secret_folder,
+    read_text,
+    write_secrets,
+    write_text_atomic,
+)
 
 if TYPE_CHECKING:
     from pivotal.service.coordinator import CoordinatorState
@@ -89,6 +93,7 @@ def serve_coordinator(
     ] = True,
 ) -> None:
     """Serve a negotiation: create it from --config, or resume it from an existing --db."""
+    from pivotal.negotiation.deployment import load_config
     from pivotal.service.coordinator import open_state
     from pivotal.service.server import configure_logging, serve
 
@@ -101,19 +106,30 @@ def serve_coordinator(
         raise InputError(f"--port must be in 0..65535, got {port}")
     if tokens_dir is not None and db.exists():
         raise InputError("--tokens-dir is only for a new database: credentials are issued once")
+    if not db.exists():  # the terms are checked before anything is created
+        if config is None:
+            raise InputError(f"{db} does not exist; give --config to start a new negotiation")
+        load_config(config)
+    made_folder = tokens_dir is not None and prepare_secret_folder(tokens_dir)
     configure_logging()
-    state, tokens = open_state(db, config)
+    written: list[Path] = []
+
+    def publish(tokens: dict[str, str]) -> None:  # before the database commits them
+        if tokens_dir is not None:
+            written.extend(write_secrets(tokens_dir, tokens))
+
+    try:
+        state, tokens = open_state(db, config, publish=publish)
+    except BaseException:  # nothing is left: no database, no credential file
+        for path in written:
+            path.unlink(missing_ok=True)
+        if made_folder and tokens_dir is not None:
+            tokens_dir.rmdir()
+        raise
     if tokens:
         out.print("credentials (shown once; the coordinator keeps only their hashes):")
         for party, token in tokens.items():
             out.print(f"  {party}: {token}", markup=False)
-        if tokens_dir is not None:
-            tokens_dir.mkdir(parents=True, exist_ok=True)
-            for party, token in tokens.items():
-                path = tokens_dir / f"{party}.token"
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(token + "\n")
     if output is not None:
 
         def write(s: CoordinatorState) -> None:

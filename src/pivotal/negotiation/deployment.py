@@ -23,12 +23,13 @@ party to cost is worse for everybody together than the status quo). A config wit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from pivotal.errors import InputError
 from pivotal.fileio import read_json
+from pivotal.names import check_name
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.agents import LpParty
 from pivotal.negotiation.cost_models import Block, retailer_model, scenario_models, vendor_model
@@ -52,6 +53,15 @@ DEFAULT_MAX_COST = 1e15
 """``max_cost`` of a config that gives no bounds."""
 
 
+def _party_name(name: str) -> str:
+    return check_name(name, what="party")
+
+
+PartyName = Annotated[str, AfterValidator(_party_name)]
+"""A party's name (:data:`pivotal.names.NAME_PATTERN`; ``operator`` and the other service names
+are reserved): it names the party's token file and its URLs."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,7 +76,7 @@ class SiteRef(_Model):
 class VendorRef(_Model):
     """A vendor as the others see it: its name and the products it supplies."""
 
-    name: str = Field(min_length=1)
+    name: PartyName
     products: list[str] = Field(min_length=1)
 
 
@@ -93,7 +103,7 @@ class NegotiationConfig(_Model):
 
     schema_version: Literal[1] = 1
     name: str = "negotiation"
-    hub: str = Field(min_length=1)
+    hub: PartyName
     weeks: int = Field(ge=1)
     sites: list[SiteRef] = Field(min_length=1)
     vendors: list[VendorRef] = Field(min_length=1)

@@ -331,8 +331,14 @@ class CoordinatorState:
         return party == OPERATOR
 
 
-def open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, dict[str, str]]:
-    """Open an existing database, or create one from a config (returning fresh credentials).
+def open_state(
+    db: Path,
+    config_path: Path | None,
+    *,
+    publish: Callable[[dict[str, str]], None] | None = None,
+) -> tuple[CoordinatorState, dict[str, str]]:
+    """Open an existing database, or create one from a config (returning fresh credentials;
+    ``publish`` gets them before the database commits them, see :meth:`Store.create`).
 
     Raises
     ------
@@ -343,7 +349,7 @@ def open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, di
         For a database of another negotiation or version, or a bad config.
     """
     try:
-        return _open_state(db, config_path)
+        return _open_state(db, config_path, publish)
     except PivotalError:
         raise
     except sqlite3.DatabaseError as exc:
@@ -355,7 +361,9 @@ def open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, di
         ) from None
 
 
-def _open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, dict[str, str]]:
+def _open_state(
+    db: Path, config_path: Path | None, publish: Callable[[dict[str, str]], None] | None
+) -> tuple[CoordinatorState, dict[str, str]]:
     from pivotal.negotiation.deployment import load_config
 
     if db.exists():
@@ -373,5 +381,7 @@ def _open_state(db: Path, config_path: Path | None) -> tuple[CoordinatorState, d
     if config_path is None:
         raise InputError(f"{db} does not exist; give --config to start a new negotiation")
     config = load_config(config_path)
-    store, tokens = Store.create(db, config.model_dump(mode="json"), list(config.parties))
+    store, tokens = Store.create(
+        db, config.model_dump(mode="json"), list(config.parties), publish=publish
+    )
     return CoordinatorState(store), tokens

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -37,6 +38,7 @@ import numpy as np
 
 from pivotal.arrays import FloatArray
 from pivotal.errors import InputError, StoreError
+from pivotal.fileio import create_private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,25 +102,50 @@ class Store:
 
     @classmethod
     def create(
-        cls, path: Path, config: dict[str, Any], parties: list[str]
+        cls,
+        path: Path,
+        config: dict[str, Any],
+        parties: list[str],
+        *,
+        publish: Callable[[dict[str, str]], None] | None = None,
     ) -> tuple[Store, dict[str, str]]:
         """A new database for a negotiation; returns it and one fresh credential per party
-        (plus ``operator``), which are stored only as hashes."""
-        if path.exists():
+        (plus ``operator``), which are stored only as hashes.
+
+        The database file is created 0600 whatever the umask (SQLite gives its ``-wal`` and
+        ``-shm`` the same mode), exclusively and never through a symlink. ``publish`` gets the
+        credentials before the transaction that stores their hashes commits (to write them to
+        files, say); if it fails, or anything else does, nothing is left: the files are
+        removed and the error raised."""
+        if path.exists() or path.is_symlink():
             raise InputError(f"{path} already exists", field="db")
-        store = cls(path, cls._connect(path))
-        store._configure()
-        store._db.executescript(_SCHEMA)
-        tokens = {p: secrets.token_urlsafe(32) for p in [*parties, OPERATOR]}
-        with store.transaction():
-            store._db.execute(
-                "INSERT INTO meta VALUES ('config', ?), ('created_at', ?), ('store_format', ?)",
-                (json.dumps(config, sort_keys=True), str(time.time()), STORE_FORMAT),
-            )
-            store._db.executemany(
-                "INSERT INTO credentials VALUES (?, ?)",
-                [(p, token_hash(t)) for p, t in tokens.items()],
-            )
+        try:
+            os.close(create_private_file(path))
+        except OSError as err:
+            raise InputError(f"cannot create {path}: {err.strerror or err}", field="db") from None
+        store: Store | None = None
+        try:
+            store = cls(path, cls._connect(path))
+            store._configure()
+            store._db.executescript(_SCHEMA)
+            tokens = {p: secrets.token_urlsafe(32) for p in [*parties, OPERATOR]}
+            with store.transaction():
+                store._db.execute(
+                    "INSERT INTO meta VALUES ('config', ?), ('created_at', ?), ('store_format', ?)",
+                    (json.dumps(config, sort_keys=True), str(time.time()), STORE_FORMAT),
+                )
+                store._db.executemany(
+                    "INSERT INTO credentials VALUES (?, ?)",
+                    [(p, token_hash(t)) for p, t in tokens.items()],
+                )
+                if publish is not None:
+                    publish(tokens)
+        except BaseException:
+            if store is not None:
+                store.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            raise
         return store, tokens
 
     @classmethod
