@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pivotal.cli import app
-from pivotal.errors import ConvergenceError, InputError
+from pivotal.errors import ConvergenceError, InputError, SolverError
 from pivotal.negotiation.admm import Acceleration, AdmmSettings, restart_due, restart_rho
 from pivotal.negotiation.agents import LpParty
 from pivotal.negotiation.coordinator import Coordinator, PartyView
@@ -26,6 +26,7 @@ from pivotal.negotiation.scenario import (
 )
 from pivotal.negotiation.simulation import build_parties, simulate, split_blocks
 from pivotal.negotiation.transfers import negotiate
+from pivotal.solvers import InteriorPointOptions
 
 runner = CliRunner()
 
@@ -368,3 +369,34 @@ def test_generate_command(tmp_path: Path) -> None:
     assert json.loads(run.stdout)["converged"] is True
     bad = runner.invoke(app, ["negotiate", "generate", "--vendors", "9", "--products", "2"])
     assert bad.exit_code == 2 and "cannot exceed --products" in bad.stderr
+
+
+def test_an_agents_answer_is_a_function_of_the_task_only() -> None:
+    # issue 14: a restarted agent must answer what a running one would have. A party that has
+    # answered other tasks (other z, prices and rho) gives, bit for bit, the answer of a party
+    # built fresh for the last task.
+    scenario = generate_scenario(4, 3, 3, 2, 2, np.random.default_rng(1))
+    models = scenario_models(scenario)
+    rng = np.random.default_rng(5)
+    for name, model in models.items():
+        n = model.n_plan
+        tasks = [(rng.uniform(0, 400, n), rng.normal(0, 2, n), rho) for rho in (0.3, 0.3, 0.05)]
+        busy = LpParty(name, model)
+        for z, prices, rho in tasks:
+            busy.best_response(z, prices, rho)
+        z, prices, rho = tasks[-1]
+        again = busy.best_response(z, prices, rho)
+        fresh = LpParty(name, model).best_response(z, prices, rho)
+        assert again.tobytes() == fresh.tobytes(), name
+
+
+def test_a_best_response_that_cannot_be_computed_names_the_party() -> None:
+    scenario = truck_example()
+    model = scenario_models(scenario)["vendor"]
+    party = LpParty("vendor", model, InteriorPointOptions(max_iter=2))
+    with pytest.raises(
+        SolverError,
+        match=r"vendor's best response could not be computed: PIQP "
+        r"status 'max_iter_reached' after 2 iterations \(primal residual",
+    ):
+        party.best_response(np.full(model.n_plan, 100.0), np.zeros(model.n_plan), 0.01)

@@ -152,7 +152,7 @@ def test_agent_sigkill_and_restart_picks_up_the_current_round(
     agents["vendor1"] = d.start_agent("vendor1")
     for a in agents.values():
         assert a.wait(timeout=240) == 0, d.log_text()
-    # the restarted agent answers from a cold local solver: same optimum, protocol tolerance
+    # the restarted agent answers as a running one would (tests/test_agent_restart.py: to 1e-9)
     reference = simulate(scenario, check=True)
     assert reference.centralized is not None
     outcome = d.outcome()

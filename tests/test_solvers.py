@@ -11,6 +11,9 @@ import scipy.sparse as sp
 
 from pivotal.errors import SolverError
 from pivotal.solvers import (
+    InteriorPointFailure,
+    InteriorPointOptions,
+    InteriorPointSession,
     LinearModel,
     QpOptions,
     QuadraticModel,
@@ -68,7 +71,7 @@ def test_invalid_models_raise_solver_error(change: dict[str, object], message: s
     if message is None:  # an upper triangle alone is a valid Hessian
         assert checked_qp(model).p_matrix.nnz == 3
         return
-    for call in (checked_qp, solve_qp, solve_qp_active_set, QuadraticSession):
+    for call in (checked_qp, solve_qp, solve_qp_active_set, QuadraticSession, InteriorPointSession):
         with pytest.raises(SolverError, match=message):
             call(model)  # type: ignore[operator]
 
@@ -140,3 +143,61 @@ def test_objective_scaling_separates_tiny_and_huge_values() -> None:
     assert info.value.status == "invalid_model"
     with pytest.raises(SolverError, match="non-finite objective"):
         solve_linear(knapsack([1.0, math.nan], scale=True))
+
+
+def _mixed_qp(q: np.ndarray, rho: float) -> QuadraticModel:
+    """``min rho/2 ||x||^2 + q'x`` s.t. ``x1 + x2 + x3 = 3``, ``x1 - x2 <= 1``, ``0 <= x <= 2``
+    (bounds as rows, as the negotiation agents pass them)."""
+    rows = np.array([[1.0, 1.0, 1.0], [1.0, -1.0, 0.0], *np.eye(3)])
+    return QuadraticModel(
+        p_matrix=sp.identity(3, format="csc") * rho,
+        q=q,
+        a_matrix=sp.csc_matrix(rows),
+        lower=np.array([3.0, -np.inf, 0.0, 0.0, 0.0]),
+        upper=np.array([3.0, 1.0, 2.0, 2.0, 2.0]),
+    )
+
+
+def test_interior_point_session_matches_the_closed_form() -> None:
+    # q = 0, rho = 1: the nearest point to 0 on the plane sum = 3 is (1, 1, 1) (inside the box and
+    # the inequality); another q: against HiGHS's active-set QP (exact vertex arithmetic)
+    session = InteriorPointSession(_mixed_qp(np.zeros(3), 1.0))
+    x = session.solve()
+    assert isinstance(x, np.ndarray)
+    np.testing.assert_allclose(x, [1.0, 1.0, 1.0], atol=1e-8)
+    q = np.array([-4.0, 0.0, 0.5])
+    exact = solve_qp_active_set(_mixed_qp(q, 2.0))
+    assert exact.x is not None
+    session = InteriorPointSession(_mixed_qp(np.zeros(3), 2.0))
+    session.update_q(q)
+    x = session.solve()
+    assert isinstance(x, np.ndarray)
+    np.testing.assert_allclose(x, exact.x, atol=1e-8)
+
+
+def test_interior_point_answer_depends_on_the_data_only() -> None:
+    # the same data after another history gives the same point bit for bit (no warm start, the
+    # scaling recomputed on update): what a restarted negotiation agent relies on (issue 14)
+    rng = np.random.default_rng(3)
+    final_q, final_rho = rng.normal(size=3), 0.7
+    busy = InteriorPointSession(_mixed_qp(rng.normal(size=3), final_rho))
+    for _ in range(4):
+        busy.update_q(rng.normal(size=3) * 10)
+        assert isinstance(busy.solve(), np.ndarray)
+    busy.update_q(final_q)
+    fresh = InteriorPointSession(_mixed_qp(final_q, final_rho))
+    a, b = busy.solve(), fresh.solve()
+    assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+    assert a.tobytes() == b.tobytes()
+
+
+def test_interior_point_failure_reports_status_and_residuals() -> None:
+    session = InteriorPointSession(
+        _mixed_qp(np.array([-4.0, 0.0, 0.5]), 2.0), InteriorPointOptions(max_iter=1)
+    )
+    failure = session.solve()
+    assert isinstance(failure, InteriorPointFailure)
+    assert failure.status == "max_iter_reached" and failure.iterations == 1
+    assert failure.primal_residual > 0 and "primal residual" in failure.describe()
+    with pytest.raises(SolverError, match="not finite"):
+        session.update_q(np.array([np.nan, 0.0, 0.0]))

@@ -701,3 +701,135 @@ class QuadraticSession:
         if status != "solved":
             raise SolverError(f"OSQP could not solve {what}: status '{status}'", status=status)
         return np.asarray(result.x, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class InteriorPointOptions:
+    """PIQP settings of :class:`InteriorPointSession`.
+
+    ``eps_abs`` and ``eps_rel`` bound the primal and dual residuals (PIQP's stopping rule, in the
+    model's units); ``eps_gap_abs`` and ``eps_gap_rel`` the duality gap. ``max_iter`` interior
+    point iterations (each one sparse factorization); tens are typical.
+    """
+
+    eps_abs: float = 1e-9
+    eps_rel: float = 1e-10
+    eps_gap_abs: float = 1e-9
+    eps_gap_rel: float = 1e-10
+    max_iter: int = 500
+
+
+@dataclass(frozen=True)
+class InteriorPointFailure:
+    """Why an interior-point solve stopped short: PIQP's status and its last residuals."""
+
+    status: str
+    iterations: int
+    primal_residual: float
+    dual_residual: float
+    duality_gap: float
+
+    def describe(self) -> str:
+        """One line: the status and the residuals."""
+        return (
+            f"status '{self.status}' after {self.iterations} iterations (primal residual "
+            f"{self.primal_residual:.3g}, dual residual {self.dual_residual:.3g}, duality gap "
+            f"{self.duality_gap:.3g})"
+        )
+
+
+class InteriorPointSession:
+    """A convex QP solved by PIQP's sparse interior point method, set up once, re-solved after
+    updates of the linear term (an ADMM inner loop).
+
+    Every solve is a function of the current data only: an interior point method starts from
+    its own initial point (no warm start), and the Ruiz preconditioner is recomputed on every
+    update (``preconditioner_reuse_on_update`` off), so the same data gives the same answer bit
+    for bit whatever was solved before, in this process or in a restarted one. One thread.
+    Updating ``P`` in place does not keep that (measured: answers differ in the last bits from a
+    fresh set-up), so a new ``P`` takes a new session.
+
+    The model's rows (``lower <= A x <= upper``) are split once: rows with one nonzero become
+    variable bounds, rows with ``lower == upper`` equalities, the others two-sided inequalities.
+    """
+
+    def __init__(self, model: QuadraticModel, options: InteriorPointOptions | None = None) -> None:
+        import piqp
+
+        self.options = options or InteriorPointOptions()
+        checked = checked_qp(model)
+        n = int(checked.q.shape[0])
+        a = sp.csr_matrix(checked.a_matrix)
+        counts = np.diff(a.indptr)
+        x_l, x_u = np.full(n, -np.inf), np.full(n, np.inf)
+        single = np.flatnonzero(counts == 1)
+        cols = a.indices[a.indptr[single]]
+        coefs = a.data[a.indptr[single]]
+        usable = coefs != 0.0
+        single, cols, coefs = single[usable], cols[usable], coefs[usable]
+        lo = np.where(coefs > 0, checked.lower[single], checked.upper[single]) / coefs
+        hi = np.where(coefs > 0, checked.upper[single], checked.lower[single]) / coefs
+        np.maximum.at(x_l, cols, lo)
+        np.minimum.at(x_u, cols, hi)
+        if np.any(x_l > x_u):
+            k = int(np.flatnonzero(x_l > x_u)[0])
+            raise SolverError(
+                f"variable {k} has lower bound {float(x_l[k])!r} above its upper bound "
+                f"{float(x_u[k])!r}",
+                status="infeasible",
+            )
+        rest = np.ones(a.shape[0], dtype=np.bool_)
+        rest[single] = False
+        rest &= counts > 0
+        equal = rest & (checked.lower == checked.upper)
+        inequal = rest & ~equal & (np.isfinite(checked.lower) | np.isfinite(checked.upper))
+        self._n = n
+        self._solver = piqp.SparseSolver()
+        s = self._solver.settings
+        s.eps_abs = self.options.eps_abs
+        s.eps_rel = self.options.eps_rel
+        s.eps_duality_gap_abs = self.options.eps_gap_abs
+        s.eps_duality_gap_rel = self.options.eps_gap_rel
+        s.max_iter = self.options.max_iter
+        s.preconditioner_reuse_on_update = False
+        s.num_threads = 1
+        s.verbose = False
+        try:
+            self._solver.setup(
+                checked.p_matrix,
+                checked.q,
+                sp.csc_matrix(a[equal]),
+                checked.lower[equal],
+                sp.csc_matrix(a[inequal]),
+                checked.lower[inequal],
+                checked.upper[inequal],
+                x_l,
+                x_u,
+            )
+        except Exception as exc:  # the bindings' ValueErrors on bad dimensions or data
+            raise SolverError(f"PIQP refused the QP: {exc}", status="invalid_model") from None
+
+    def update_q(self, q: FloatArray) -> None:
+        """Replace the linear term."""
+        values = np.asarray(q, dtype=np.float64)
+        if values.shape != (self._n,) or not np.all(np.isfinite(values)):
+            raise SolverError(
+                "the QP's new linear term is not finite or has the wrong length",
+                status="invalid_model",
+            )
+        self._solver.update(c=values)
+
+    def solve(self) -> FloatArray | InteriorPointFailure:
+        """The optimal point, or why PIQP could not certify one."""
+        status = self._solver.solve()
+        result = self._solver.result
+        info = result.info
+        if status.name == "PIQP_SOLVED":
+            return np.array(result.x, dtype=np.float64)
+        return InteriorPointFailure(
+            status.name.removeprefix("PIQP_").lower(),
+            int(info.iter),
+            float(info.primal_res),
+            float(info.dual_res),
+            float(info.duality_gap),
+        )

@@ -9,9 +9,13 @@ A :class:`Party` answers two questions and nothing else:
 
 :class:`LpParty` holds a private :class:`~pivotal.negotiation.cost_models.PlanCostModel`. Its
 local problem is a QP in the LP's variables ``y = [x; internal]``: ``min c'y + prices'x +
-(rho/2)||x - z||^2`` s.t. the LP's constraints, solved by OSQP through :mod:`pivotal.solvers`,
-set up once and updated each round (``q`` every round, ``P`` only when ``rho`` changes; OSQP
-warm-starts from the previous answer). Costs are LP values from HiGHS.
+(rho/2)||x - z||^2`` s.t. the LP's constraints, solved by PIQP's sparse interior point method
+through :mod:`pivotal.solvers`, set up once per ``rho`` and updated each round (``q``). The
+answer is a function of the task and the private model only: no warm start from earlier answers,
+and the solver's scaling is recomputed from the current data, so a restarted agent answers bit
+for bit what a running one would have (issue 14). An interior point method also reaches the
+accuracy the protocol needs whatever the size (OSQP, warm-started, hit its iteration limit at
+100 products; issue 17). Costs are LP values from HiGHS.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ import scipy.sparse as sp
 from pivotal.errors import SolverError
 from pivotal.negotiation.cost_models import PlanCostModel
 from pivotal.solvers import (
+    InteriorPointFailure,
+    InteriorPointOptions,
+    InteriorPointSession,
     LinearModel,
-    QpOptions,
     QuadraticModel,
-    QuadraticSession,
     require_optimal,
     solve_linear,
 )
@@ -60,16 +65,16 @@ class LpParty:
     model:
         Its private cost model (never leaves this object).
     qp_options:
-        OSQP settings of the local step.
+        Interior point settings of the local step.
     """
 
     def __init__(
-        self, name: str, model: PlanCostModel, qp_options: QpOptions | None = None
+        self, name: str, model: PlanCostModel, qp_options: InteriorPointOptions | None = None
     ) -> None:
         self.name = name
         self._model = model
-        self._qp_options = qp_options or QpOptions(eps_abs=1e-7, eps_rel=1e-7, max_iter=100_000)
-        self._session: QuadraticSession | None = None
+        self._qp_options = qp_options or InteriorPointOptions()
+        self._session: InteriorPointSession | None = None
         self._rho: float | None = None
 
     @property
@@ -92,18 +97,29 @@ class LpParty:
         )
 
     def best_response(self, z: FloatArray, prices: FloatArray, rho: float) -> FloatArray:
-        """``argmin C(x) + prices'x + (rho/2)||x - z||^2`` (OSQP, warm-started)."""
+        """``argmin C(x) + prices'x + (rho/2)||x - z||^2`` (a function of the task only).
+
+        Raises
+        ------
+        SolverError
+            If the interior point method cannot certify the answer; the message names the
+            party and the solver's last residuals.
+        """
         m = self._model
         linear = m.c.copy()
         linear[: m.n_plan] += prices - rho * z
-        if self._session is None:
-            self._session = QuadraticSession(self._quadratic(rho, linear), self._qp_options)
+        if self._session is None or rho != self._rho:
+            # a new penalty: a new set-up (an in-place Hessian update changes the last bits)
+            self._session = InteriorPointSession(self._quadratic(rho, linear), self._qp_options)
         else:
-            if rho != self._rho:
-                self._session.update_p_values(np.full(m.n_plan, rho))
             self._session.update_q(linear)
         self._rho = rho
-        x = self._session.solve(what=f"{self.name}'s best response")
+        x = self._session.solve()
+        if isinstance(x, InteriorPointFailure):
+            raise SolverError(
+                f"{self.name}'s best response could not be computed: PIQP {x.describe()}",
+                status=x.status,
+            )
         return np.maximum(x[: m.n_plan], 0.0)
 
     def _lp(self, lower: FloatArray, upper: FloatArray) -> tuple[float, FloatArray]:

@@ -468,8 +468,8 @@ class NegotiationSession:
         return Provenance(
             mechanism="consensus-planning-vcg",
             input_sha256=input_sha256,
-            solver="osqp+highs",
-            solver_version=f"osqp {package_version('osqp')}, highspy {package_version('highspy')}",
+            solver="piqp+highs",
+            solver_version=f"piqp {package_version('piqp')}, highspy {package_version('highspy')}",
             tolerances=t.tolerances,
             parameters={
                 "eps_abs": s.eps_abs,
