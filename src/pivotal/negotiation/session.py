@@ -17,6 +17,7 @@ how the coordinator service resumes after a crash.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -274,18 +275,19 @@ class NegotiationSession:
         n = self.terms.local_size(party)
         if arr.shape != (n,):
             raise InputError(f"plan: expected {n} numbers, got shape {arr.shape}", field="plan")
-        if not np.isfinite(arr).all():
-            raise InputError("plan: every entry must be a finite number", field="plan")
-        if self.phase == "status_quo" and np.any(arr < 0):
-            raise InputError("plan: a status-quo plan has no negative entries", field="plan")
         bound = self.terms.max_quantity
-        if not bound >= np.max(np.abs(arr), initial=0.0):
+        # one pass: false for NaN, and for +-inf too (the bound is at most the largest float)
+        if not (np.abs(arr) <= min(bound, sys.float_info.max)).all():
+            if not np.isfinite(arr).all():
+                raise InputError("plan: every entry must be a finite number", field="plan")
             i = int(np.argmax(np.abs(arr)))
             raise InputError(
                 f"plan[{i}] = {arr[i]:.6g} is outside the public bound |entry| <= "
                 f"max_quantity = {bound:.6g}",
                 field="plan",
             )
+        if self.phase == "status_quo" and np.any(arr < 0):
+            raise InputError("plan: a status-quo plan has no negative entries", field="plan")
         return arr.copy()
 
     def _checked_costs(self, party: str, answer: Mapping[str, float]) -> dict[str, float]:
