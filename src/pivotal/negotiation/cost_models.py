@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from pivotal.arrays import FloatArray
 from pivotal.negotiation.geography import road_miles
-from pivotal.negotiation.scenario import RetailerSpec, Scenario, VendorSpec
+from pivotal.negotiation.scenario.model import RetailerSpec, Scenario, VendorSpec
 
 
 @dataclass(frozen=True)
