@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import highspy
@@ -37,6 +38,7 @@ def _hard_auction(seed: int = 0) -> Auction:
 # A time limit of 0 stops every solve that HiGHS does not finish in presolve, whatever the
 # machine's load: the tests below hit the limit every time, not by timing luck (issue 15).
 STOP = SolverOptions(time_limit=0.0)
+APPROX = SolverOptions(approximate=True)
 
 
 def test_time_limit_raises_typed_error() -> None:
@@ -46,7 +48,7 @@ def test_time_limit_raises_typed_error() -> None:
 
 def test_time_limit_with_approximate_marks_outcome() -> None:
     auction = _hard_auction()
-    allocation = solve_wdp(auction, STOP, approximate=True)
+    allocation = solve_wdp(auction, replace(STOP, approximate=True))
     assert not allocation.exact
     assert allocation.bound >= allocation.welfare
     # never worse than the greedy allocation (highest bids first), whatever the machine's load
@@ -66,12 +68,12 @@ def test_require_optimal_policy() -> None:
     limited = _solution(SolveStatus.TIME_LIMIT, np.ones(1))
     with pytest.raises(SolveTimeLimitError):
         require_optimal(limited, what="x")
-    assert require_optimal(limited, what="x", approximate=True) is limited
+    assert require_optimal(limited, what="x", options=APPROX) is limited
     empty = _solution(SolveStatus.TIME_LIMIT, None)
     with pytest.raises(SolveTimeLimitError, match="before any feasible solution"):
-        require_optimal(empty, what="x", approximate=True)
+        require_optimal(empty, what="x", options=APPROX)
     with pytest.raises(SolverError, match="status 'infeasible'"):
-        require_optimal(_solution(SolveStatus.INFEASIBLE, None), what="x", approximate=True)
+        require_optimal(_solution(SolveStatus.INFEASIBLE, None), what="x", options=APPROX)
 
 
 def test_approximate_vcg_outcome_is_marked() -> None:
@@ -119,3 +121,14 @@ def test_point_that_does_not_match_the_objective_is_never_passed_on(
     solution = solve_linear(model, start=np.array([1.0, 0.0]))
     assert solution.status is SolveStatus.OPTIMAL and solution.objective == 2.0
     assert solution.x is not None and list(solution.x) == [0.0, 1.0]
+
+
+def test_options_carry_the_policy_to_every_solve() -> None:
+    # the policy set once in the options reaches winner determination, the counterfactuals and
+    # the core program: the same outcome as the approximate=True shorthand, marked approximate
+    auction = _hard_auction()
+    via_options = vcg(auction, replace(STOP, approximate=True))
+    assert via_options.exact is False
+    assert via_options.provenance.parameters["approximate"] is True
+    with pytest.raises(SolveTimeLimitError):
+        vcg(auction, STOP)

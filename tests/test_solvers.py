@@ -17,7 +17,6 @@ from pivotal.solvers import (
     LinearModel,
     QpOptions,
     QuadraticModel,
-    QuadraticSession,
     SolveStatus,
     checked_qp,
     power_of_two_scale,
@@ -71,7 +70,7 @@ def test_invalid_models_raise_solver_error(change: dict[str, object], message: s
     if message is None:  # an upper triangle alone is a valid Hessian
         assert checked_qp(model).p_matrix.nnz == 3
         return
-    for call in (checked_qp, solve_qp, solve_qp_active_set, QuadraticSession, InteriorPointSession):
+    for call in (checked_qp, solve_qp, solve_qp_active_set, InteriorPointSession):
         with pytest.raises(SolverError, match=message):
             call(model)  # type: ignore[operator]
 
@@ -88,8 +87,27 @@ def test_osqp_refusal_is_a_solver_error() -> None:
     with pytest.raises(SolverError, match="OSQP refused the QP: non-convex") as info:
         solve_qp(model)
     assert info.value.status == "osqp non-convex problem"
-    with pytest.raises(SolverError, match="OSQP refused"):
-        QuadraticSession(model)
+
+
+def test_osqp_statuses_come_from_osqps_enum() -> None:
+    # min -x, x >= 0 is unbounded (OSQP: dual infeasible), not infeasible as a substring match
+    # of "dual_infeasible" had it; max 0 s.t. 1 <= x <= 0 via two rows is primal infeasible.
+    unbounded = QuadraticModel(
+        p_matrix=sp.csc_matrix((1, 1)),
+        q=np.array([-1.0]),
+        a_matrix=sp.identity(1, format="csc"),
+        lower=np.zeros(1),
+        upper=np.array([np.inf]),
+    )
+    assert solve_qp(unbounded).status is SolveStatus.UNBOUNDED
+    infeasible = QuadraticModel(
+        p_matrix=sp.identity(1, format="csc"),
+        q=np.zeros(1),
+        a_matrix=sp.csc_matrix(np.array([[1.0], [1.0]])),
+        lower=np.array([1.0, -np.inf]),
+        upper=np.array([np.inf, 0.0]),
+    )
+    assert solve_qp(infeasible).status is SolveStatus.INFEASIBLE
 
 
 def test_active_set_qp_is_exact_where_regularized_qp_was_not() -> None:

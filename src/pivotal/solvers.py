@@ -5,8 +5,10 @@ solutions back. Every solve's status is checked here and mapped to :class:`Solve
 outcome is never built from a solve that did not prove optimality unless the caller asks for an
 approximate answer (DESIGN.md section 1).
 
-QP: OSQP, set up once with tight tolerances and polishing (:func:`solve_qp`), for the
-market reference and the negotiation agents (semidefinite Hessians, warm-started sessions).
+QP: OSQP with tight tolerances and polishing (:func:`solve_qp`, statuses read through OSQP's own
+enum), for the market reference and the core payments' fallback (semidefinite Hessians). The
+negotiation agents' best responses go to PIQP's sparse interior point
+(:class:`InteriorPointSession`), which has no iteration limit to hit at a hundred products.
 Strictly convex QPs that must be solved to the last digit (the VCG-nearest core point) go to
 HiGHS's active-set QP solver instead (:func:`solve_qp_active_set`): with the proximal
 regularization switched off it lands on the exact vertex of the active set, where OSQP's ADMM
@@ -32,7 +34,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import highspy
@@ -79,6 +81,11 @@ class SolverOptions:
         Solver threads per solve (1 keeps solves deterministic and leaves cores to the engine).
     random_seed:
         Solver seed, fixed so that ties are broken the same way on every run.
+    approximate:
+        The exactness policy. False (the default): a solve stopped by the time limit raises
+        :class:`~pivotal.errors.SolveTimeLimitError`. True: its feasible incumbent is accepted and
+        every outcome built on it is marked ``exact=False``. Every solve made with these options
+        follows it (winner determination, LP bounds, counterfactuals, core payments).
     """
 
     time_limit: float | None = None
@@ -86,6 +93,17 @@ class SolverOptions:
     mip_abs_gap: float = 1e-9
     threads: int = 1
     random_seed: int = 0
+    approximate: bool = False
+
+
+def exactness(options: SolverOptions | None, approximate: bool = False) -> SolverOptions:
+    """``options`` (the defaults when None), accepting approximate solves if ``approximate``.
+
+    The user-facing entry points take ``approximate=True`` as a shorthand for
+    ``SolverOptions(approximate=True)``; below them the policy travels in the options only.
+    """
+    opts = options or SolverOptions()
+    return replace(opts, approximate=True) if approximate and not opts.approximate else opts
 
 
 @dataclass(frozen=True)
@@ -317,16 +335,17 @@ def solve_linear(
 
 
 def require_optimal(
-    solution: LinearSolution, *, what: str, approximate: bool = False
+    solution: LinearSolution, *, what: str, options: SolverOptions | None = None
 ) -> LinearSolution:
-    """Check a solution under the exactness policy.
+    """Check a solution under the exactness policy of ``options`` (exact when None).
 
-    Returns the solution when it is optimal, or when ``approximate`` is True and a time limit left
-    a feasible incumbent. Raises :class:`SolveTimeLimitError` for a time limit otherwise, and
-    :class:`SolverError` for every other non-optimal status.
+    Returns the solution when it is optimal, or when ``options.approximate`` is True and a time
+    limit left a feasible incumbent. Raises :class:`SolveTimeLimitError` for a time limit
+    otherwise, and :class:`SolverError` for every other non-optimal status.
     """
     if solution.status is SolveStatus.OPTIMAL:
         return solution
+    approximate = options is not None and options.approximate
     if solution.status is SolveStatus.TIME_LIMIT:
         if approximate and solution.x is not None:
             return solution
@@ -339,7 +358,8 @@ def require_optimal(
         raise SolveTimeLimitError(
             f"the time limit stopped {what} before optimality was proven "
             f"(incumbent {solution.objective}, bound {solution.bound}); raise the time limit, "
-            "or pass approximate=True (CLI: --approximate) to accept an outcome marked approximate",
+            "or pass SolverOptions(approximate=True) (CLI: --approximate) to accept an outcome "
+            "marked approximate",
             incumbent=solution.objective,
             bound=solution.bound,
         )
@@ -434,6 +454,22 @@ def _osqp_failure(exc: Exception, what: str) -> SolverError:
     return SolverError(f"OSQP refused {what}: {name}", status=f"osqp {name}")
 
 
+def _osqp_status(code: int) -> SolveStatus:
+    """OSQP's status code, read through OSQP's own enum (inaccurate answers are not optimal)."""
+    from osqp import SolverStatus as Osqp
+
+    try:
+        osqp_status = Osqp(code)
+    except ValueError:
+        return SolveStatus.ERROR
+    return {
+        Osqp.OSQP_SOLVED: SolveStatus.OPTIMAL,
+        Osqp.OSQP_TIME_LIMIT_REACHED: SolveStatus.TIME_LIMIT,
+        Osqp.OSQP_PRIMAL_INFEASIBLE: SolveStatus.INFEASIBLE,
+        Osqp.OSQP_DUAL_INFEASIBLE: SolveStatus.UNBOUNDED,
+    }.get(osqp_status, SolveStatus.ERROR)
+
+
 def checked_qp(model: QuadraticModel) -> QuadraticModel:
     """The model in the form the QP solvers require, or :class:`SolverError` if it has none.
 
@@ -516,15 +552,7 @@ def solve_qp(model: QuadraticModel, options: QpOptions | None = None) -> Quadrat
             result = solver.solve(raise_error=False)
     except Exception as exc:  # OSQPException and the ValueErrors of its bindings
         raise _osqp_failure(exc, "the QP") from None
-    text = str(result.info.status).lower()
-    if text == "solved":
-        status = SolveStatus.OPTIMAL
-    elif "time" in text:
-        status = SolveStatus.TIME_LIMIT
-    elif "infeasible" in text:
-        status = SolveStatus.INFEASIBLE
-    else:
-        status = SolveStatus.ERROR
+    status = _osqp_status(result.info.status_val)
     ok = status is SolveStatus.OPTIMAL
     return QuadraticSolution(
         status,
@@ -638,69 +666,6 @@ def solve_qp_active_set(
         "highs",
         _HIGHS_VERSION,
     )
-
-
-class QuadraticSession:
-    """An OSQP problem set up once and re-solved after updates (an ADMM inner loop).
-
-    ``update_q`` changes the linear term, ``update_p_values`` the values of ``P``'s stored
-    entries (same sparsity); OSQP warm-starts each solve from the previous solution. The model
-    is checked first (:func:`checked_qp`); OSQP's refusals raise :class:`SolverError`.
-    """
-
-    def __init__(self, model: QuadraticModel, options: QpOptions | None = None) -> None:
-        import osqp
-
-        opts = options or QpOptions()
-        checked = checked_qp(model)
-        self._p_upper = checked.p_matrix
-        self._solver = osqp.OSQP()
-        settings = _osqp_settings(opts)
-        try:
-            with _quiet_stdout():
-                self._solver.setup(
-                    self._p_upper,
-                    checked.q,
-                    checked.a_matrix,
-                    checked.lower,
-                    checked.upper,
-                    **settings,
-                )
-        except Exception as exc:  # OSQPException and the ValueErrors of its bindings
-            raise _osqp_failure(exc, "the QP") from None
-
-    def update_q(self, q: FloatArray) -> None:
-        """Replace the linear term."""
-        values = np.asarray(q, dtype=np.float64)
-        if not np.all(np.isfinite(values)):
-            raise SolverError("the QP's new linear term is not finite", status="invalid_model")
-        try:
-            self._solver.update(q=values)
-        except Exception as exc:
-            raise _osqp_failure(exc, "the QP update") from None
-
-    def update_p_values(self, values: FloatArray) -> None:
-        """Replace the values of ``P``'s stored upper-triangular entries (same sparsity)."""
-        px = np.asarray(values, dtype=np.float64)
-        if not np.all(np.isfinite(px)):
-            raise SolverError("the QP's new Hessian is not finite", status="invalid_model")
-        try:
-            with _quiet_stdout():
-                self._solver.update(Px=px)
-        except Exception as exc:
-            raise _osqp_failure(exc, "the QP update") from None
-
-    def solve(self, *, what: str) -> FloatArray:
-        """Solve; raise :class:`SolverError` unless OSQP reports "solved"."""
-        try:
-            with _quiet_stdout():
-                result = self._solver.solve(raise_error=False)
-        except Exception as exc:
-            raise _osqp_failure(exc, what) from None
-        status = str(result.info.status).lower()
-        if status != "solved":
-            raise SolverError(f"OSQP could not solve {what}: status '{status}'", status=status)
-        return np.asarray(result.x, dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,13 @@ from pivotal.auctions.winner_determination import (
 )
 from pivotal.engine import Engine, InProcessEngine
 from pivotal.results import Provenance, Tolerances, package_version
-from pivotal.solvers import SolverOptions, SolveStatus, require_optimal, solve_linear
+from pivotal.solvers import (
+    SolverOptions,
+    SolveStatus,
+    exactness,
+    require_optimal,
+    solve_linear,
+)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -54,7 +60,6 @@ class ComponentTask:
 
     auction: Auction
     options: SolverOptions
-    approximate: bool
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,6 @@ class CounterfactualTask:
     auction: Auction
     incumbent: tuple[int, ...]
     options: SolverOptions
-    approximate: bool
     lp_skip: bool
 
 
@@ -91,7 +95,7 @@ class CounterfactualResult:
 
 def solve_component(task: ComponentTask) -> Allocation:
     """Engine task: the main WDP of one component."""
-    return solve_wdp(task.auction, task.options, approximate=task.approximate)
+    return solve_wdp(task.auction, task.options)
 
 
 LP_BOUND_REL_TOL = 1e-9
@@ -120,7 +124,7 @@ def solve_counterfactual(task: CounterfactualTask) -> CounterfactualResult:
     model, cols = wdp_model(auction)
     if task.lp_skip:
         relaxation = solve_linear(model.relaxed(), task.options)
-        if relaxation.status is SolveStatus.TIME_LIMIT and task.approximate:
+        if relaxation.status is SolveStatus.TIME_LIMIT and task.options.approximate:
             # a time-limited LP proves nothing (its point is not a bound): go on to the MIP,
             # which under the same policy falls back on the incumbent
             proved = False
@@ -138,13 +142,13 @@ def solve_counterfactual(task: CounterfactualTask) -> CounterfactualResult:
     x0 = np.zeros(len(cols))
     x0[list(task.incumbent)] = 1.0
     raw = solve_linear(model, task.options, start=x0)
-    if raw.status is SolveStatus.TIME_LIMIT and task.approximate and raw.x is None:
+    if raw.status is SolveStatus.TIME_LIMIT and task.options.approximate and raw.x is None:
         # approximate outcome requested: the incumbent is feasible, use it
         return CounterfactualResult(
             task.bidder, incumbent_value, False, "incumbent", time.perf_counter() - start
         )
     solution = require_optimal(
-        raw, what=f"the counterfactual without bidder '{task.bidder}'", approximate=task.approximate
+        raw, what=f"the counterfactual without bidder '{task.bidder}'", options=task.options
     )
     allocation = allocation_from_solution(auction, cols, solution)
     welfare = max(allocation.welfare, incumbent_value)
@@ -174,8 +178,9 @@ def vcg(
     options:
         Solver options (time limit per solve).
     approximate:
-        Accept time-limited solves; the outcome is then marked ``exact=False`` and loses the
-        DSIC guarantee. Without it a time limit raises :class:`~pivotal.errors.SolveTimeLimitError`.
+        Shorthand for ``SolverOptions(approximate=True)``: accept time-limited solves; the
+        outcome is then marked ``exact=False`` and loses the DSIC guarantee. Without it a time
+        limit raises :class:`~pivotal.errors.SolveTimeLimitError`.
     tolerances:
         Recorded in the provenance and used by audits.
     allocation:
@@ -188,16 +193,14 @@ def vcg(
         Called as ``on_progress(done, total)`` after each counterfactual.
     """
     start = time.perf_counter()
-    opts = options or SolverOptions()
+    opts = exactness(options, approximate)
     runner: Engine = engine or InProcessEngine()
     parts = (
         components(auction) if decompose else [Component(tuple(range(len(auction.bids))), auction)]
     )
     n_mip = 0
     if allocation is None:
-        allocations = runner.map(
-            solve_component, [ComponentTask(p.auction, opts, approximate) for p in parts]
-        )
+        allocations = runner.map(solve_component, [ComponentTask(p.auction, opts) for p in parts])
         n_mip += len(parts)
         chosen_per_part = [
             [p.bids[j] for j in a.winning_bids] for p, a in zip(parts, allocations, strict=True)
@@ -228,11 +231,7 @@ def vcg(
             for b, w in winners.items()
             if b != bidder and part_of[w] == c
         ]
-        tasks.append(
-            CounterfactualTask(
-                bidder, sub, greedy_completion(sub, chosen), opts, approximate, lp_skip
-            )
-        )
+        tasks.append(CounterfactualTask(bidder, sub, greedy_completion(sub, chosen), opts, lp_skip))
     done = 0
 
     def progress(_: int, __: object) -> None:
@@ -266,7 +265,7 @@ def vcg(
             "time_limit": opts.time_limit,
             "mip_rel_gap": opts.mip_rel_gap,
             "mip_abs_gap": opts.mip_abs_gap,
-            "approximate": approximate,
+            "approximate": opts.approximate,
             "decompose": decompose,
             "lp_skip": lp_skip,
             "engine": runner.name,

@@ -16,7 +16,7 @@ from pivotal.auctions.result import auction_result
 from pivotal.auctions.sequential import sequential_second_price
 from pivotal.auctions.winner_determination import solve_wdp
 from pivotal.engine import Engine
-from pivotal.solvers import SolverOptions
+from pivotal.solvers import SolverOptions, exactness
 
 
 def auction_comparison(
@@ -26,7 +26,6 @@ def auction_comparison(
     order: Sequence[str] | None = None,
     core: bool = True,
     options: SolverOptions | None = None,
-    approximate: bool = False,
 ) -> dict[str, Any]:
     """The comparison block of :class:`AuctionResult` for ``outcome`` (any payment rule).
 
@@ -46,14 +45,12 @@ def auction_comparison(
     vcg = (
         outcome
         if outcome.provenance.mechanism == PaymentRule.VCG.value
-        else run_auction(auction, PaymentRule.VCG, options, approximate=approximate)
+        else run_auction(auction, PaymentRule.VCG, options)
     )
     nearest = (
         outcome
         if outcome.provenance.mechanism == PaymentRule.CORE_VCG_NEAREST.value
-        else core_outcome(
-            auction, vcg, PaymentRule.CORE_VCG_NEAREST, options, approximate=approximate
-        )
+        else core_outcome(auction, vcg, PaymentRule.CORE_VCG_NEAREST, options)
     )
     in_core, coalition = is_in_core(auction, vcg)
     out.update(
@@ -93,12 +90,9 @@ def run_and_document(
 ) -> tuple[AuctionOutcome, dict[str, Any]]:
     """Run ``rule`` and build its result document with the comparisons (each solved once)."""
     rule = payment_rule(rule)
-    outcome = run_auction(
-        auction, rule, options, approximate=approximate, engine=engine, on_progress=on_progress
-    )
-    comparison = auction_comparison(
-        auction, outcome, order=order, core=core, options=options, approximate=approximate
-    )
+    options = exactness(options, approximate)
+    outcome = run_auction(auction, rule, options, engine=engine, on_progress=on_progress)
+    comparison = auction_comparison(auction, outcome, order=order, core=core, options=options)
     return outcome, auction_result(auction, outcome, comparison)
 
 

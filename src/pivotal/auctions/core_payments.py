@@ -130,14 +130,12 @@ def most_blocking_coalition(
     outcome: AuctionOutcome,
     payments: Mapping[str, float],
     options: SolverOptions | None = None,
-    *,
-    approximate: bool = False,
 ) -> BlockingCoalition:
     """Solve the separation problem at ``payments`` for ``outcome``'s allocation.
 
     A WDP over the bids with every winner's bids discounted by its utility ``v_j - p_j``; bids
     whose discounted value is not positive (below ``2^-40`` of the largest bid) cannot add to an
-    offer and are left out. With ``approximate=True`` a time limit returns the best coalition
+    offer and are left out. With ``options.approximate`` a time limit returns the best coalition
     found (greedy at least), marked ``exact=False``.
     """
     utility = {b: outcome.values[b] - payments.get(b, 0.0) for b in outcome.allocation}
@@ -151,7 +149,11 @@ def most_blocking_coalition(
     if kept:
         model, cols = wdp_model(auction, kept, values=discounted)
         solution = solve_linear(model, options)
-        if solution.status is SolveStatus.TIME_LIMIT and approximate:
+        if (
+            solution.status is SolveStatus.TIME_LIMIT
+            and options is not None
+            and options.approximate
+        ):
             exact = False
             greedy = greedy_completion(auction, [], among=kept, values=discounted)
             found = (
@@ -295,7 +297,6 @@ def core_payments(
     options: SolverOptions | None = None,
     tolerances: Tolerances | None = None,
     max_iterations: int = 500,
-    approximate: bool = False,
 ) -> CoreResult:
     """Core-selecting payments for ``vcg_outcome``'s allocation by constraint generation.
 
@@ -305,10 +306,10 @@ def core_payments(
         ``"bidder-optimal"`` (minimum-revenue core) or ``"vcg-nearest"`` (Day & Cramton 2012).
     max_iterations:
         Bound on separation rounds; exceeding it raises :class:`ConvergenceError`.
-    approximate:
-        Accept time-limited solves: the loop then stops with the payments found so far and the
-        result is marked ``exact=False`` (without it a time limit raises
-        :class:`~pivotal.errors.SolveTimeLimitError`).
+    options:
+        Solver options; with ``approximate`` a time-limited solve stops the loop with the
+        payments found so far and the result is marked ``exact=False`` (without it a time limit
+        raises :class:`~pivotal.errors.SolveTimeLimitError`).
     """
     if rule not in CORE_RULES:
         raise InputError(f"unknown core rule '{rule}'; use one of {', '.join(CORE_RULES)}")
@@ -345,9 +346,7 @@ def core_payments(
 
     for _ in range(max_iterations):
         payments = dict(zip(winners, (current * scale).tolist(), strict=True))
-        coalition = most_blocking_coalition(
-            auction, vcg_outcome, payments, opts, approximate=approximate
-        )
+        coalition = most_blocking_coalition(auction, vcg_outcome, payments, opts)
         separations += 1
         if not coalition.exact:
             exact = False
@@ -371,7 +370,7 @@ def core_payments(
             if rule == "vcg-nearest":
                 current = _nearest(a, rhs, lower, upper, mrc, opts)
         except SolveTimeLimitError:
-            if not approximate:
+            if not opts.approximate:
                 raise
             # the payments of the previous round are the best found: not proven in the core
             return result(current, mrc, False)

@@ -13,7 +13,7 @@ from pivotal.auctions.winner_determination import Allocation, solve_wdp
 from pivotal.engine import Engine
 from pivotal.errors import InputError
 from pivotal.results import Provenance, Tolerances, package_version
-from pivotal.solvers import SolverOptions
+from pivotal.solvers import SolverOptions, exactness
 
 
 class PaymentRule(Enum):
@@ -33,7 +33,6 @@ def pay_as_bid(
     auction: Auction,
     options: SolverOptions | None = None,
     *,
-    approximate: bool = False,
     tolerances: Tolerances | None = None,
     allocation: Allocation | None = None,
 ) -> AuctionOutcome:
@@ -44,7 +43,7 @@ def pay_as_bid(
     start = time.perf_counter()
     opts = options or SolverOptions()
     if allocation is None:
-        allocation = solve_wdp(auction, opts, approximate=approximate)
+        allocation = solve_wdp(auction, opts)
     winners = allocation.winners(auction)
     payments = {b: auction.bids[k].value for b, k in winners.items()}
     provenance = Provenance(
@@ -53,7 +52,7 @@ def pay_as_bid(
         solver="highs",
         solver_version=package_version("highspy"),
         tolerances=tolerances or Tolerances(),
-        parameters={"time_limit": opts.time_limit, "approximate": approximate},
+        parameters={"time_limit": opts.time_limit, "approximate": opts.approximate},
         seconds=time.perf_counter() - start,
         n_solves=1,
         exact=allocation.exact,
@@ -94,24 +93,23 @@ def run_auction(
     ``"core-bidder-optimal"``, ``"pay-as-bid"``). Core rules start from the VCG outcome (VCG
     payments are the lower bounds of the core program) and add the core constraints found by
     separation; their provenance records the minimum core revenue and the number of constraints
-    generated. ``approximate`` governs every solve, the core program's included.
+    generated. ``approximate=True`` is a shorthand for ``SolverOptions(approximate=True)``; the
+    policy governs every solve, the core program's included.
     """
     rule = payment_rule(rule)
+    options = exactness(options, approximate)
     if rule is PaymentRule.PAY_AS_BID:
-        return pay_as_bid(auction, options, approximate=approximate, tolerances=tolerances)
+        return pay_as_bid(auction, options, tolerances=tolerances)
     base = vcg(
         auction,
         options,
-        approximate=approximate,
         tolerances=tolerances,
         engine=engine,
         on_progress=on_progress,
     )
     if rule is PaymentRule.VCG:
         return base
-    return core_outcome(
-        auction, base, rule, options, tolerances=tolerances, approximate=approximate
-    )
+    return core_outcome(auction, base, rule, options, tolerances=tolerances)
 
 
 def core_outcome(
@@ -121,7 +119,6 @@ def core_outcome(
     options: SolverOptions | None = None,
     *,
     tolerances: Tolerances | None = None,
-    approximate: bool = False,
 ) -> AuctionOutcome:
     """A core rule's outcome on top of an already computed VCG outcome ``base``.
 
@@ -139,7 +136,6 @@ def core_outcome(
         rule="vcg-nearest" if rule is PaymentRule.CORE_VCG_NEAREST else "bidder-optimal",
         options=options,
         tolerances=tolerances,
-        approximate=approximate,
     )
     prov = base.provenance
     provenance = Provenance(
@@ -154,7 +150,8 @@ def core_outcome(
             "mrc_revenue": core.mrc_revenue,
             "core_constraints": len(core.constraints),
             "core_separations": core.separations,
-            "approximate": approximate or bool(prov.parameters.get("approximate", False)),
+            "approximate": bool(options is not None and options.approximate)
+            or bool(prov.parameters.get("approximate", False)),
         },
         seconds=prov.seconds + core.seconds,
         n_solves=prov.n_solves + core.separations + len(core.constraints),

@@ -198,7 +198,6 @@ def solve_wdp(
     options: SolverOptions | None = None,
     *,
     active: Collection[int] | None = None,
-    approximate: bool = False,
 ) -> Allocation:
     """Solve the winner determination problem exactly.
 
@@ -207,16 +206,15 @@ def solve_wdp(
     auction:
         The validated auction.
     options:
-        Solver options (time limit, gaps).
+        Solver options (time limit, gaps, and the exactness policy: with ``approximate`` a
+        time-limited incumbent is accepted and the allocation marked ``exact=False``).
     active:
         Restrict to these bid indices (used for counterfactuals); all bids by default.
-    approximate:
-        Accept a time-limited incumbent (the allocation is then marked ``exact=False``).
 
     Raises
     ------
     SolveTimeLimitError
-        If the time limit stops the solve and ``approximate`` is False.
+        If the time limit stops the solve and ``options.approximate`` is False.
     SolverError
         On any other non-optimal solver status.
     """
@@ -226,12 +224,13 @@ def solve_wdp(
     position = {k: j for j, k in enumerate(cols)}
     x0 = np.zeros(len(cols))
     x0[[position[k] for k in greedy]] = 1.0
-    solution = solve_linear(model, options, start=x0)
-    if solution.status is SolveStatus.TIME_LIMIT and approximate:
+    opts = options or SolverOptions()
+    solution = solve_linear(model, opts, start=x0)
+    if solution.status is SolveStatus.TIME_LIMIT and opts.approximate:
         # the greedy allocation is always feasible: never return less than it
         greedy_value = float(sum(auction.bids[k].value for k in greedy))
         if solution.x is None or (solution.objective or 0.0) < greedy_value:
             bound = solution.bound if solution.bound is not None else float("inf")
             return Allocation(tuple(greedy), greedy_value, bound, False, solution.seconds)
-    require_optimal(solution, what="winner determination", approximate=approximate)
+    require_optimal(solution, what="winner determination", options=opts)
     return allocation_from_solution(auction, cols, solution)
