@@ -28,11 +28,11 @@ from pivotal.calls.lifecycle import (
 )
 from pivotal.calls.receipts import CallKey, receipt
 from pivotal.calls.reports import validate_report
-from pivotal.calls.store import OPERATOR, CallStore, Event, Participant, Pending
+from pivotal.calls.store import CallStore, Event, Participant, Pending
 from pivotal.calls.terms import CallTerms, check_name, iso, utc_now
 from pivotal.engine import Engine
 from pivotal.errors import InputError
-from pivotal.service.store import token_hash
+from pivotal.names import OPERATOR, token_hash
 
 RECORD_KIND = "pivotal-call-record"
 Clock = Callable[[], datetime]

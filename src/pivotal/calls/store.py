@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -31,10 +30,9 @@ from pydantic_core import from_json, to_json
 from pivotal.calls.terms import CallTerms, terms_from_document
 from pivotal.errors import InputError
 from pivotal.fileio import create_private_file
-from pivotal.service.store import token_hash
+from pivotal.names import OPERATOR, new_token, token_hash
 
 STORE_FORMAT = "call-1"
-OPERATOR = "operator"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -141,7 +139,7 @@ class CallStore:
         try:
             store = cls(path, cls._connect(path))
             store._db.executescript(_SCHEMA)
-            tokens = {OPERATOR: secrets.token_urlsafe(32)}
+            tokens = {OPERATOR: new_token()}
             with store.transaction():
                 store._db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
@@ -155,7 +153,7 @@ class CallStore:
                 )
                 store._db.execute("INSERT INTO signing_key VALUES (1, ?)", (private_key,))
                 for inv in terms.invited:
-                    tokens[inv.name] = secrets.token_urlsafe(32)
+                    tokens[inv.name] = new_token()
                     seq = store._event(now, "invitation", inv.name, {"role": inv.role})
                     store._db.execute(
                         "INSERT INTO participants VALUES (?, ?, 'approved', ?, ?)",
@@ -319,7 +317,7 @@ class CallStore:
 
     def register(self, at: str, name: str, role: str, status: str) -> tuple[str, int]:
         """Add a participant; returns its fresh credential and its registration's event."""
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         with self.transaction():
             seq = self._event(at, "registration", name, {"role": role, "status": status})
             self._db.execute(

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 
 from pivotal.errors import AuthError, InputError, PivotalError, StoreError
+from pivotal.names import OPERATOR, token_hash
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import NegotiationConfig, config_from_document
 from pivotal.negotiation.result import negotiation_result
 from pivotal.negotiation.session import NegotiationSession, StaleMessageError, Task
 from pivotal.negotiation.transfers import NegotiationOutcome, settle
 from pivotal.results import sha256_of
-from pivotal.service.store import OPERATOR, Store, Value, token_hash
+from pivotal.service.store import Store, Value
 from pivotal.service.wire import (
     SCHEMA_VERSION,
     Answer,

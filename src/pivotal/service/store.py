@@ -22,10 +22,8 @@ in two parts (at a shutdown, say) has two rows.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +37,7 @@ import numpy as np
 from pivotal.arrays import FloatArray
 from pivotal.errors import InputError, StoreError
 from pivotal.fileio import create_private_file
+from pivotal.names import OPERATOR, new_token, token_hash
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,15 +55,9 @@ CREATE TABLE IF NOT EXISTS rounds (
     PRIMARY KEY (phase, round)
 );
 """
-OPERATOR = "operator"
 STORE_FORMAT = "2"
 """The layout above (``meta.store_format``); 2: plans as float64 BLOBs, a step's answers in one
 row. A database of another format is refused, not misread."""
-
-
-def token_hash(token: str) -> str:
-    """SHA-256 of a credential (credentials are 256-bit random, so no salt is needed)."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 Value = FloatArray | dict[str, float]
@@ -128,7 +121,7 @@ class Store:
             store = cls(path, cls._connect(path))
             store._configure()
             store._db.executescript(_SCHEMA)
-            tokens = {p: secrets.token_urlsafe(32) for p in [*parties, OPERATOR]}
+            tokens = {p: new_token() for p in [*parties, OPERATOR]}
             with store.transaction():
                 store._db.execute(
                     "INSERT INTO meta VALUES ('config', ?), ('created_at', ?), ('store_format', ?)",
