@@ -181,13 +181,34 @@ def test_service_block_runs_as_written(workdir: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------- scenario doc
-def test_scenario_format_example_is_a_valid_scenario() -> None:
-    from pivotal.negotiation import scenario_from_document, truck_example
+def test_scenario_format_examples_are_valid_scenarios(tmp_path: Path) -> None:
+    from pivotal.errors import InputError
+    from pivotal.negotiation import load_scenario, scenario_from_document, truck_example
+    from pivotal.negotiation.cost_models import scenario_models
 
-    blocks = re.findall(r"```json\n(.*?)```", SCENARIO_DOC.read_text(), re.S)
-    assert len(blocks) == 1
+    text = SCENARIO_DOC.read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, re.S)
+    (matrix,) = re.findall(r"```csv\n(.*?)```", text, re.S)
+    assert len(blocks) == 3
     scenario = scenario_from_document(json.loads(blocks[0]), source=str(SCENARIO_DOC))
     assert scenario.to_dict() == truck_example().to_dict()  # the built-in it says it is
+    # by coordinates: the metros' own coordinates, so the same costs
+    by_coordinates = scenario_models(scenario_from_document(json.loads(blocks[1])))
+    for party, model in scenario_models(scenario).items():
+        assert (by_coordinates[party].c == model.c).all()
+    # by a distance matrix in a CSV file beside the scenario
+    (tmp_path / "truck-miles.csv").write_text(matrix)
+    (tmp_path / "truck.json").write_text(blocks[2])
+    assert load_scenario(tmp_path / "truck.json").distances is not None
+    (tmp_path / "truck-miles.csv").write_text(matrix.replace(",940", ","))
+    with pytest.raises(InputError) as err:
+        load_scenario(tmp_path / "truck.json")
+    assert "no road distance between 'Cincinnati' and 'Dallas' (factory 'CIN' to site 'DAL')" in (
+        " ".join(text.split())
+    )
+    assert "no road distance between 'Cincinnati' and 'Dallas' (factory 'CIN' to site 'DAL')" in (
+        str(err.value)
+    )
 
 
 def test_scenario_format_documents_every_field() -> None:
@@ -202,7 +223,7 @@ def test_scenario_format_documents_every_field() -> None:
     for prefix, model in models.items():
         for name in model.model_fields:
             assert f"`{prefix}{name}" in text, f"{prefix}{name} is not documented"
-    for model in (module.SiteIn, module.RegionIn, module.FactoryIn, module.LaneIn):
+    for model in (module.SiteIn, module.RegionIn, module.FactoryIn, module.LaneIn, module.PlaceIn):
         for name in model.model_fields:
             assert f"`{name}`" in text, f"{model.__name__}.{name} is not documented"
     assert "docs/scenario-format.md" in README

@@ -115,7 +115,11 @@ def _scenario(file: Path | None, name: str | None) -> Scenario:
     if name is not None:
         return built_in(name)
     assert file is not None  # for mypy: exactly one of them is given
-    return scenario_from_document(read_document(file, "scenario"), source=display_name(file))
+    return scenario_from_document(
+        read_document(file, "scenario"),
+        source=display_name(file),
+        base=None if str(file) == "-" else file.parent,  # a distances CSV is beside the file
+    )
 
 
 @negotiate_app.command("run")
@@ -216,6 +220,14 @@ def negotiate_generate(
     weeks: Annotated[int, typer.Option("--weeks", metavar="N", help="Weeks in the plan.")] = 2,
     vendors: Annotated[int, typer.Option("--vendors", metavar="N", help="Number of vendors.")] = 2,
     seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed.")] = 1,
+    interacting: Annotated[
+        bool,
+        typer.Option(
+            "--interacting",
+            help="Vendors compete for storage at one hub site (needs --weeks >= 2), so the "
+            "retailer's VCG gain can be positive.",
+        ),
+    ] = False,
     output: Annotated[
         Path,
         typer.Option(
@@ -228,7 +240,15 @@ def negotiate_generate(
     ] = Path("scenario.json"),
 ) -> None:
     """Generate a random scenario on the bundled US metros."""
-    sc = generate_scenario(products, sites, regions, weeks, vendors, np.random.default_rng(seed))
+    sc = generate_scenario(
+        products,
+        sites,
+        regions,
+        weeks,
+        vendors,
+        np.random.default_rng(seed),
+        interacting=interacting,
+    )
     write_text_atomic(output, json.dumps(sc.to_dict(), indent=2) + "\n")
     out.print(f"wrote {output}: {sc.name}")
 

@@ -25,13 +25,14 @@ beyond capacity ``o[k, f, t]`` at ``overflow_cost``:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from pivotal.arrays import FloatArray
-from pivotal.negotiation.geography import road_miles
+from pivotal.negotiation.geography import Location, road_miles
 from pivotal.negotiation.scenario.model import RetailerSpec, Scenario, VendorSpec
 
 
@@ -140,7 +141,7 @@ def retailer_model(spec: RetailerSpec, blocks: tuple[Block, ...], weeks: int) ->
     outbound = [
         [
             spec.local_delivery_cost
-            + spec.outbound_cost_per_unit_mile * road_miles(s.metro, g.metro)
+            + spec.outbound_cost_per_unit_mile * road_miles(s.location, g.location)
             for g in regions
         ]
         for s in sites
@@ -174,7 +175,9 @@ def retailer_model(spec: RetailerSpec, blocks: tuple[Block, ...], weeks: int) ->
     return b.build(n_plan)
 
 
-def vendor_model(spec: VendorSpec, block: Block, site_metros: dict[str, str]) -> PlanCostModel:
+def vendor_model(
+    spec: VendorSpec, block: Block, site_locations: Mapping[str, Location]
+) -> PlanCostModel:
     """The vendor's production and shipping LP over its own block."""
     b = _Builder()
     weeks = block.weeks
@@ -190,7 +193,7 @@ def vendor_model(spec: VendorSpec, block: Block, site_metros: dict[str, str]) ->
     dedicated: dict[tuple[int, int, int, int], int] = {}
     for g, factory in enumerate(spec.factories):
         for f, site in enumerate(block.sites):
-            per_unit = spec.truck_cost_per_mile * road_miles(factory.metro, site_metros[site])
+            per_unit = spec.truck_cost_per_mile * road_miles(factory.location, site_locations[site])
             per_unit /= spec.units_per_truck
             has_truck = (factory.name, site) in spare
             for k in range(len(block.products)):
@@ -229,8 +232,8 @@ def vendor_model(spec: VendorSpec, block: Block, site_metros: dict[str, str]) ->
 def scenario_models(scenario: Scenario) -> dict[str, PlanCostModel]:
     """Every party's model by name (retailer first)."""
     blocks = plan_blocks(scenario)
-    site_metros = {s.name: s.metro for s in scenario.retailer.sites}
+    site_locations = {s.name: s.location for s in scenario.retailer.sites}
     models = {scenario.retailer.name: retailer_model(scenario.retailer, blocks, scenario.weeks)}
     for vendor, block in zip(scenario.vendors, blocks, strict=True):
-        models[vendor.name] = vendor_model(vendor, block, site_metros)
+        models[vendor.name] = vendor_model(vendor, block, site_locations)
     return models

@@ -25,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, ValidationError
 
 from pivotal.errors import InputError
 from pivotal.fileio import read_json
@@ -33,13 +33,16 @@ from pivotal.names import check_name
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.agents import LpParty
 from pivotal.negotiation.cost_models import Block, retailer_model, scenario_models, vendor_model
-from pivotal.negotiation.geography import metro
+from pivotal.negotiation.geography import DistanceTable, Location
 from pivotal.negotiation.scenario import (
+    PlaceIn,
     RetailerIn,
     Scenario,
     VendorIn,
     describe_validation_error,
+    place,
     retailer_spec,
+    scenario_distances,
     vendor_spec,
 )
 from pivotal.negotiation.session import SessionTerms
@@ -66,11 +69,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SiteRef(_Model):
-    """A retailer site as the vendors see it: its name and metro area."""
+class SiteRef(PlaceIn):
+    """A retailer site as the vendors see it: its name and where it is (a metro, coordinates or
+    a location name that the parties' private distances give)."""
 
     name: str = Field(min_length=1)
-    metro: str
+
+    def place(self) -> dict[str, Any]:
+        """The fields that give where the site is."""
+        return self.model_dump(exclude={"name"}, exclude_none=True)
 
 
 class VendorRef(_Model):
@@ -159,8 +166,9 @@ def config_from_document(doc: Any, *, source: str = "config") -> NegotiationConf
     site_names = [s.name for s in config.sites]
     if len(set(site_names)) != len(site_names):
         raise InputError(f"{source}: site names must be unique")
-    for s in config.sites:
-        metro(s.metro)
+    for i, s in enumerate(config.sites):
+        if s.location is None:  # a table's name is resolved by each party, with its distances
+            place(s, f"sites[{i}]", None, source)
     products = [p for v in config.vendors for p in v.products]
     if len(set(products)) != len(products):
         raise InputError(f"{source}: each product has exactly one vendor")
@@ -179,6 +187,7 @@ class PrivateRetailer(_Model):
     schema_version: Literal[1] = 1
     party: str
     retailer: RetailerIn
+    distances: dict[str, dict[str, StrictFloat]] | None = None
 
 
 class PrivateVendor(_Model):
@@ -187,6 +196,7 @@ class PrivateVendor(_Model):
     schema_version: Literal[1] = 1
     party: str
     vendor: VendorIn
+    distances: dict[str, dict[str, StrictFloat]] | None = None
 
 
 def party_from_private(doc: Any, config: NegotiationConfig, *, source: str = "private") -> LpParty:
@@ -202,7 +212,6 @@ def party_from_private(doc: Any, config: NegotiationConfig, *, source: str = "pr
         raise InputError(f"{source}: expected a JSON object with 'party' and its data")
     blocks = config.blocks()
     products = {p for v in config.vendors for p in v.products}
-    site_names = {s.name for s in config.sites}
     try:
         if "retailer" in doc:
             r = PrivateRetailer.model_validate(doc)
@@ -212,12 +221,14 @@ def party_from_private(doc: Any, config: NegotiationConfig, *, source: str = "pr
                     f"'{config.hub}'",
                     field="party",
                 )
-            spec = retailer_spec(r.retailer, products, config.weeks, source)
-            public = [(s.name, s.metro) for s in config.sites]
-            if [(s.name, s.metro) for s in spec.sites] != public:
+            table = scenario_distances(r.distances, source, None)
+            spec = retailer_spec(r.retailer, products, config.weeks, source, distances=table)
+            public = [(s.name, s.place()) for s in config.sites]
+            if [(s.name, s.location.to_dict()) for s in spec.sites] != public:
                 raise InputError(
                     f"{source}: the retailer's sites {[s.name for s in spec.sites]} differ from "
-                    f"the public terms' sites {[s for s, _ in public]} (same names, metros, order)",
+                    f"the public terms' sites {[s for s, _ in public]} (same names, places, "
+                    "order)",
                     field="retailer.sites",
                 )
             return LpParty(r.party, retailer_model(spec, blocks, config.weeks))
@@ -238,9 +249,19 @@ def party_from_private(doc: Any, config: NegotiationConfig, *, source: str = "pr
             f"{list(block.products)}",
             field="vendor.products",
         )
-    vspec = vendor_spec(v.vendor, f"vendor ('{v.party}')", site_names, config.weeks, source)
-    metros = {s.name: s.metro for s in config.sites}
-    return LpParty(v.party, vendor_model(vspec, block, metros))
+    table = scenario_distances(v.distances, source, None)
+    sites = _site_locations(config, table, source)
+    vspec = vendor_spec(
+        v.vendor, f"vendor ('{v.party}')", sites, config.weeks, source, distances=table
+    )
+    return LpParty(v.party, vendor_model(vspec, block, sites))
+
+
+def _site_locations(
+    config: NegotiationConfig, table: DistanceTable | None, source: str
+) -> dict[str, Location]:
+    """The public sites' locations, a table's names resolved with the party's distances."""
+    return {s.name: place(s, f"sites[{i}]", table, source) for i, s in enumerate(config.sites)}
 
 
 def load_private(path: str | Path, config: NegotiationConfig) -> LpParty:
@@ -263,22 +284,26 @@ def split_scenario(
         name=scenario.name,
         hub=scenario.retailer.name,
         weeks=scenario.weeks,
-        sites=[SiteRef(name=x.name, metro=x.metro) for x in scenario.retailer.sites],
+        sites=[SiteRef(name=x.name, **x.location.to_dict()) for x in scenario.retailer.sites],
         vendors=[VendorRef(name=v.name, products=list(v.products)) for v in scenario.vendors],
         activity_fee=activity_fee,
         admm=AdmmTerms(eps_abs=s.eps_abs, eps_rel=s.eps_rel, max_rounds=s.max_rounds),
         round_deadline_seconds=round_deadline_seconds,
         bounds=bounds,
     )
+    r = scenario.retailer
     private: dict[str, dict[str, Any]] = {
-        scenario.retailer.name: {
-            "schema_version": SCHEMA_VERSION,
-            "party": scenario.retailer.name,
-            "retailer": full["retailer"],
-        }
+        r.name: {"schema_version": SCHEMA_VERSION, "party": r.name, "retailer": full["retailer"]}
     }
-    for v in full["vendors"]:
+    site_places = {s.location.name for s in r.sites}
+    if scenario.distances is not None:  # each party gets the distances it needs
+        mine = site_places | {g.location.name for g in r.regions}
+        private[r.name]["distances"] = scenario.distances.to_dict(mine)
+    for vendor, v in zip(scenario.vendors, full["vendors"], strict=True):
         private[v["name"]] = {"schema_version": SCHEMA_VERSION, "party": v["name"], "vendor": v}
+        if scenario.distances is not None:
+            mine = site_places | {f.location.name for f in vendor.factories}
+            private[v["name"]]["distances"] = scenario.distances.to_dict(mine)
     return config.model_dump(mode="json"), private
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from pivotal.display import Rounding, rounding_of
-from pivotal.negotiation.geography import metro
+from pivotal.negotiation.geography import Location
 from pivotal.negotiation.scenario import scenario_from_document
 from pivotal.report.documents import recorded_input
 from pivotal.report.figures import (
@@ -76,26 +76,31 @@ def input_rows(doc: Document) -> list[tuple[str, str]]:
     ]
 
 
+def _lon_lat(location: Location) -> tuple[float, float]:
+    assert location.longitude is not None and location.latitude is not None  # not a table's
+    return location.longitude, location.latitude
+
+
 def negotiation_geography(doc: dict[str, Any]) -> dict[str, Any] | None:
     """Longitude/latitude of vendors (their factories' centroid), sites and regions, when the
     result records its scenario (simulations do; a service outcome holds only public terms)."""
     if not isinstance(doc.get("input"), dict):
         return None
     sc = scenario_from_document(recorded_input(doc), source="recorded input")
+    if sc.distances is not None:
+        return None  # locations named in a distance table have no coordinates to draw
     points: dict[str, tuple[float, float, str]] = {}
     for v in sc.vendors:
-        where = [metro(f.metro) for f in v.factories]
+        where = [_lon_lat(f.location) for f in v.factories]
         points[f"vendor:{v.name}"] = (
-            float(np.mean([m.longitude for m in where])),
-            float(np.mean([m.latitude for m in where])),
+            float(np.mean([lon for lon, _ in where])),
+            float(np.mean([lat for _, lat in where])),
             "vendor",
         )
     for s in sc.retailer.sites:
-        m = metro(s.metro)
-        points[f"site:{s.name}"] = (m.longitude, m.latitude, "site")
+        points[f"site:{s.name}"] = (*_lon_lat(s.location), "site")
     for r in sc.retailer.regions:
-        m = metro(r.metro)
-        points[f"region:{r.name}"] = (m.longitude, m.latitude, "region")
+        points[f"region:{r.name}"] = (*_lon_lat(r.location), "region")
     return {"points": points}
 
 

@@ -67,6 +67,11 @@ def built_in(name: str) -> Scenario:
     return BUILT_IN[name]()
 
 
+ROOM = ((1.6, 2.0), (0.05, 0.2))
+"""Interacting vendors' spare room on the hub truck in odd and even weeks (times the factory's
+share of its vendor's peak weekly demand)."""
+
+
 def generate_scenario(
     products: int,
     sites: int,
@@ -74,6 +79,8 @@ def generate_scenario(
     weeks: int,
     vendors: int,
     rng: np.random.Generator,
+    *,
+    interacting: bool = False,
 ) -> Scenario:
     """A random scenario on the bundled metros.
 
@@ -82,6 +89,18 @@ def generate_scenario(
     to vendors round-robin; each vendor has 1 or 2 factories whose weekly capacity covers 1.3
     times its products' peak weekly demand; about half of its factory-site lanes carry a
     scheduled truck with spare room ``~ U(0.2, 0.8)`` times an average lane's weekly flow.
+
+    Such vendors do not interact: each one's saving is the same whatever the others do, so the
+    retailer's VCG gain is 0. With ``interacting`` (at least 2 weeks), they compete for storage
+    at one hub site (the first): every factory's only scheduled truck goes to the hub, with room
+    ``~ U(1.6, 2.0)`` times the factory's share of its vendor's peak weekly demand in weeks 1, 3,
+    ... and ``~ U(0.05, 0.2)`` times it in weeks 2, 4, ... (:data:`ROOM`), so that it pays to
+    ship two weeks' goods at once and store one week's at the hub; the hub stores only 0.4 times
+    the vendors' mean peak weekly demand, less than one vendor alone would like to store. The
+    vendors' savings are then less than additive and the retailer's VCG gain is positive when
+    two or more vendors use the hub. (Vendors sharing a factory's capacity would couple two
+    vendors' private cost models, which the model, one cost per party coupled only through the
+    plan, does not express.)
     """
     for value, what in (
         (products, "--products"),
@@ -92,6 +111,11 @@ def generate_scenario(
     ):
         if value < 1:
             raise InputError(f"{what} must be at least 1, got {value}")
+    if interacting and weeks < 2:
+        raise InputError(
+            f"interacting vendors need at least 2 weeks (they compete for storage between "
+            f"weeks), got --weeks {weeks}"
+        )
     if vendors > products:
         raise InputError(f"--vendors ({vendors}) cannot exceed --products ({products})")
     names = sorted(metros())
@@ -120,6 +144,7 @@ def generate_scenario(
         for f in range(sites)
     ]
     doc_vendors = []
+    peaks: list[float] = []
     for v in range(vendors):
         mine = [k for k in range(products) if k % vendors == v]
         peak = float(demand[mine].sum(axis=(0, 1)).max())
@@ -145,6 +170,19 @@ def generate_scenario(
             for site in doc_sites
             if rng.random() < 0.5
         ]
+        if interacting:  # a big scheduled truck to the hub every other week (the docstring)
+            lanes = [
+                {
+                    "factory": fac["name"],
+                    "site": doc_sites[0]["name"],
+                    "spare_room": [
+                        float(np.floor(rng.uniform(*ROOM[t % 2]) * peak / n_fact))
+                        for t in range(weeks)
+                    ],
+                }
+                for fac in factories
+            ]
+        peaks.append(peak)
         doc_vendors.append(
             {
                 "name": f"vendor{v + 1}",
@@ -157,8 +195,11 @@ def generate_scenario(
                 "overflow_cost": 100.0,
             }
         )
+    if interacting:
+        doc_sites[0]["capacity"] = float(np.ceil(0.4 * np.mean(peaks)))
     doc = {
-        "name": f"generated-k{products}-f{sites}-r{regions}-t{weeks}-v{vendors}",
+        "name": f"generated-k{products}-f{sites}-r{regions}-t{weeks}-v{vendors}"
+        + ("-interacting" if interacting else ""),
         "products": product_names,
         "weeks": weeks,
         "retailer": {
