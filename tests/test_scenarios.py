@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from _service import deploy
 from pivotal.cli import app
 from pivotal.negotiation.agents import LpParty
 from pivotal.negotiation.centralized import solve_centralized
@@ -399,3 +400,23 @@ def test_generate_interacting_on_the_command_line(tmp_path: Path) -> None:
     assert written.to_dict() == made.to_dict()
     short = runner.invoke(app, [*args, "--weeks", "1", "--interacting", "-o", str(target)])
     assert short.exit_code == 2 and "at least 2 weeks" in short.stderr
+
+
+@pytest.mark.slow
+def test_service_negotiates_a_distance_matrix_scenario_as_in_process(tmp_path: Path) -> None:
+    # each agent builds its cost model from its own private file, which carries the distances
+    # it needs; the outcome is the in-process one
+    scenario = scenario_from_document(west_doc("table") | {"distances": matrix_rows()})
+    d = deploy(tmp_path, scenario)
+    try:
+        d.start_coordinator()
+        agents = [d.start_agent(p) for p in d.parties]
+        for agent in agents:
+            assert agent.wait(timeout=240) == 0, d.log_text()
+        outcome = d.outcome()
+    finally:
+        d.stop()
+    reference = simulate(scenario, check=False).outcome
+    for party in reference.parties:
+        assert outcome["transfers"][party] == pytest.approx(reference.transfers[party], abs=1e-6)
+        assert outcome["gains"][party] == pytest.approx(reference.gains[party], abs=1e-6)

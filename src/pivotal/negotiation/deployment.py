@@ -304,7 +304,9 @@ def split_scenario(
         if scenario.distances is not None:
             mine = site_places | {f.location.name for f in vendor.factories}
             private[v["name"]]["distances"] = scenario.distances.to_dict(mine)
-    return config.model_dump(mode="json"), private
+    doc = config.model_dump(mode="json")
+    doc["sites"] = [{"name": x.name, **x.place()} for x in config.sites]  # only the given place
+    return doc, private
 
 
 def derived_bounds(scenario: Scenario, factor: float = BOUND_FACTOR) -> AnswerBounds:
