@@ -15,6 +15,7 @@ from pivotal.solvers import (
     InteriorPointOptions,
     InteriorPointSession,
     LinearModel,
+    LinearModelBuilder,
     QpOptions,
     QuadraticModel,
     SolveStatus,
@@ -219,3 +220,23 @@ def test_interior_point_failure_reports_status_and_residuals() -> None:
     assert failure.primal_residual > 0 and "primal residual" in failure.describe()
     with pytest.raises(SolverError, match="not finite"):
         session.update_q(np.array([np.nan, 0.0, 0.0]))
+
+
+def test_model_builder_assembles_blocks_rows_and_fixed_columns() -> None:
+    # two copies of min x0 + 2 x1 s.t. x0 + x1 >= 1, coupled so that copy 2's x0 equals copy 1's
+    # x1, and copy 2's x1 fixed at 0.25: by hand, copy 2 needs x0 >= 0.75, so copy 1 has
+    # x1 = 0.75 (cost 1.5) and x0 = 0.25 (cost 0.25); copy 2 costs 0.75 + 0.5. Optimum 3.0.
+    inner = LinearModelBuilder()
+    x0, x1 = inner.var(1.0), inner.var(2.0)
+    inner.row([(x0, 1.0), (x1, 1.0)], lower=1.0)
+    block = inner.build()
+    outer = LinearModelBuilder()
+    first, second = outer.append(block), outer.append(block)
+    outer.row([(first + 1, 1.0), (second, -1.0)], 0.0, 0.0)
+    outer.fix(second + 1, np.array([0.25]))
+    model = outer.build()
+    dense = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0], [0.0, 1.0, -1.0, 0.0]])
+    assert np.array_equal(model.a_matrix.toarray(), dense)
+    assert model.col_lower[3] == model.col_upper[3] == 0.25
+    solution = solve_linear(model)
+    assert solution.objective is not None and math.isclose(solution.objective, 3.0)

@@ -33,7 +33,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -153,6 +153,117 @@ class LinearModel:
             self.maximize,
             self.scale_objective,
             self.tight,
+        )
+
+
+class LinearModelBuilder:
+    """Assembles a :class:`LinearModel` variable by variable and row by row.
+
+    The one place where sparse constraint matrices are built from (row, column, value)
+    triplets: winner determination, the core constraints, the negotiation parties' cost LPs and
+    the centralized plan all describe their rows here. Repeated (row, column) entries are summed.
+    """
+
+    def __init__(self) -> None:
+        self._c: list[float] = []
+        self._lower: list[float] = []
+        self._upper: list[float] = []
+        self._integer: list[bool] = []
+        self._rows: list[int] = []
+        self._cols: list[int] = []
+        self._vals: list[float] = []
+        self._row_lower: list[float] = []
+        self._row_upper: list[float] = []
+
+    @property
+    def n_cols(self) -> int:
+        """Variables so far."""
+        return len(self._c)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows so far."""
+        return len(self._row_lower)
+
+    def var(
+        self, cost: float, lower: float = 0.0, upper: float = math.inf, *, integer: bool = False
+    ) -> int:
+        """Add a variable; returns its column."""
+        self._c.append(float(cost))
+        self._lower.append(float(lower))
+        self._upper.append(float(upper))
+        self._integer.append(integer)
+        return len(self._c) - 1
+
+    def append(self, model: LinearModel) -> int:
+        """Add ``model``'s variables and rows as a block of their own; its first column.
+
+        The objective's sense is the builder's own (see :meth:`build`): append minimizations to a
+        minimization.
+        """
+        first = self.n_cols
+        self._c.extend(model.c.tolist())
+        self._lower.extend(model.col_lower.tolist())
+        self._upper.extend(model.col_upper.tolist())
+        self._integer.extend(model.integrality.tolist())
+        coo = sp.coo_matrix(model.a_matrix)
+        self._rows.extend((coo.row + self.n_rows).tolist())
+        self._cols.extend((coo.col + first).tolist())
+        self._vals.extend(coo.data.tolist())
+        self._row_lower.extend(model.row_lower.tolist())
+        self._row_upper.extend(model.row_upper.tolist())
+        return first
+
+    def fix(self, first: int, values: FloatArray) -> None:
+        """Fix the variables from column ``first`` on at ``values``."""
+        for j, value in enumerate(values.tolist(), start=first):
+            self._lower[j] = self._upper[j] = float(value)
+
+    def row(
+        self, terms: Iterable[tuple[int, float]], lower: float = -math.inf, upper: float = math.inf
+    ) -> int:
+        """Add ``lower <= sum(value * x[col] for col, value in terms) <= upper``; its index."""
+        r = len(self._row_lower)
+        for col, value in terms:
+            self._rows.append(r)
+            self._cols.append(col)
+            self._vals.append(value)
+        self._row_lower.append(float(lower))
+        self._row_upper.append(float(upper))
+        return r
+
+    def matrix(self) -> sp.csc_matrix:
+        """The constraint matrix of the rows so far."""
+        return sp.csc_matrix(
+            (
+                np.asarray(self._vals, dtype=np.float64),
+                (np.asarray(self._rows, dtype=np.int64), np.asarray(self._cols, dtype=np.int64)),
+            ),
+            shape=(self.n_rows, self.n_cols),
+        )
+
+    def row_bounds(self) -> tuple[FloatArray, FloatArray]:
+        """The rows' lower and upper bounds."""
+        return np.asarray(self._row_lower, dtype=np.float64), np.asarray(
+            self._row_upper, dtype=np.float64
+        )
+
+    def build(
+        self, *, maximize: bool = False, scale_objective: bool = False, tight: bool = False
+    ) -> LinearModel:
+        """The model of the variables and rows so far."""
+        row_lower, row_upper = self.row_bounds()
+        return LinearModel(
+            c=np.asarray(self._c, dtype=np.float64),
+            a_matrix=self.matrix(),
+            row_lower=row_lower,
+            row_upper=row_upper,
+            col_lower=np.asarray(self._lower, dtype=np.float64),
+            col_upper=np.asarray(self._upper, dtype=np.float64),
+            integrality=np.asarray(self._integer, dtype=np.bool_),
+            maximize=maximize,
+            scale_objective=scale_objective,
+            tight=tight,
         )
 
 

@@ -56,6 +56,7 @@ from pivotal.errors import ConvergenceError, InputError, SolverError, SolveTimeL
 from pivotal.results import Tolerances
 from pivotal.solvers import (
     LinearModel,
+    LinearModelBuilder,
     QpOptions,
     QuadraticModel,
     SolverOptions,
@@ -206,16 +207,12 @@ def _rows(
 ) -> tuple[sp.csc_matrix, np.ndarray]:
     """Core constraints as rows ``A p >= rhs``, right-hand sides in units of ``scale``."""
     index = {b: i for i, b in enumerate(winners)}
-    rows, cols = [], []
-    for r, con in enumerate(constraints):
-        for b in con.payers:
-            rows.append(r)
-            cols.append(index[b])
-    a = sp.csc_matrix(
-        (np.ones(len(rows)), (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))),
-        shape=(len(constraints), len(winners)),
-    )
-    return a, np.array([c.rhs / scale for c in constraints], dtype=np.float64)
+    rows = LinearModelBuilder()
+    for _ in winners:
+        rows.var(0.0)
+    for con in constraints:
+        rows.row(((index[b], 1.0) for b in con.payers), lower=con.rhs / scale)
+    return rows.matrix(), rows.row_bounds()[0]
 
 
 def _min_revenue(

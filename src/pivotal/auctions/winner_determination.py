@@ -26,15 +26,15 @@ VCG utility, do not depend on the tie-break; VCG payments can.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from pivotal.auctions.bids import Auction
 from pivotal.solvers import (
     LinearModel,
+    LinearModelBuilder,
     LinearSolution,
     SolverOptions,
     SolveStatus,
@@ -85,43 +85,22 @@ def wdp_model(
     index of each column.
     """
     cols = list(range(len(auction.bids))) if active is None else sorted(active)
-    item_row = {item: r for r, item in enumerate(auction.items)}
+    b = LinearModelBuilder()
+    item_cols: dict[str, list[int]] = {item: [] for item in auction.items}
     bidder_cols: dict[str, list[int]] = {}
-    for j, k in enumerate(cols):
-        bidder_cols.setdefault(auction.bids[k].bidder, []).append(j)
-    xor_rows = [js for js in bidder_cols.values() if len(js) > 1]
-    n_rows = len(auction.items) + len(xor_rows)
-    rows: list[int] = []
-    colidx: list[int] = []
-    for j, k in enumerate(cols):
-        for item in auction.bids[k].bundle:
-            rows.append(item_row[item])
-            colidx.append(j)
-    for r, js in enumerate(xor_rows, start=len(auction.items)):
-        rows.extend([r] * len(js))
-        colidx.extend(js)
-    a = sp.csc_matrix(
-        (
-            np.ones(len(rows)),
-            (np.asarray(rows, dtype=np.int64), np.asarray(colidx, dtype=np.int64)),
-        ),
-        shape=(n_rows, len(cols)),
-    )
-    c = np.array(
-        [auction.bids[k].value if values is None else values[k] for k in cols], dtype=np.float64
-    )
-    model = LinearModel(
-        c=c,
-        a_matrix=a,
-        row_lower=np.full(n_rows, -np.inf),
-        row_upper=np.ones(n_rows),
-        col_lower=np.zeros(len(cols)),
-        col_upper=np.ones(len(cols)),
-        integrality=np.ones(len(cols), dtype=np.bool_),
-        maximize=True,
-        scale_objective=True,
-        tight=needs_tight_tolerances(auction, cols, c),
-    )
+    for k in cols:
+        bid = auction.bids[k]
+        j = b.var(bid.value if values is None else values[k], 0.0, 1.0, integer=True)
+        bidder_cols.setdefault(bid.bidder, []).append(j)
+        for item in bid.bundle:
+            item_cols[item].append(j)
+    for js in item_cols.values():  # each item sold at most once
+        b.row(((j, 1.0) for j in js), upper=1.0)
+    for js in bidder_cols.values():  # XOR: at most one bid per bidder
+        if len(js) > 1:
+            b.row(((j, 1.0) for j in js), upper=1.0)
+    plain = b.build(maximize=True, scale_objective=True)
+    model = replace(plain, tight=needs_tight_tolerances(auction, cols, plain.c))
     return model, cols
 
 

@@ -11,12 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from pivotal.arrays import FloatArray
 from pivotal.negotiation.coordinator import PartyView
 from pivotal.negotiation.cost_models import PlanCostModel
-from pivotal.solvers import LinearModel, require_optimal, solve_linear
+from pivotal.solvers import LinearModelBuilder, require_optimal, solve_linear
 
 
 @dataclass(frozen=True)
@@ -37,16 +36,8 @@ def solve_centralized(
 ) -> CentralizedSolution:
     """``min sum_i C_i`` over plans on which all copies agree (``fixed`` blocks held)."""
     fixed = fixed or {}
-    offsets, total = {}, 0
-    for v in views:
-        offsets[v.name] = total
-        total += models[v.name].n_vars
-    c = np.concatenate([models[v.name].c for v in views])
-    a_blocks = sp.block_diag([models[v.name].a_matrix for v in views], format="csr")
-    row_lo = np.concatenate([models[v.name].row_lower for v in views])
-    row_hi = np.concatenate([models[v.name].row_upper for v in views])
-    y_lo = np.concatenate([models[v.name].y_lower for v in views])
-    y_hi = np.concatenate([models[v.name].y_upper for v in views])
+    b_lp = LinearModelBuilder()
+    offsets = {v.name: b_lp.append(models[v.name].lp) for v in views}
     # plan position of each party's copy of each block
     where: dict[int, list[int]] = {b: [] for b in range(len(block_sizes))}
     for v in views:
@@ -54,30 +45,14 @@ def solve_centralized(
         for b in v.blocks:
             where[b].append(start)
             start += block_sizes[b]
-    rows, cols, vals = [], [], []
-    n_rows = 0
     for b, starts in where.items():
-        for s in starts[1:]:
+        for s in starts[1:]:  # every copy of block b equals the first
             for j in range(block_sizes[b]):
-                rows += [n_rows, n_rows]
-                cols += [starts[0] + j, s + j]
-                vals += [1.0, -1.0]
-                n_rows += 1
+                b_lp.row([(starts[0] + j, 1.0), (s + j, -1.0)], 0.0, 0.0)
         if b in fixed:
             for s in starts:
-                y_lo[s : s + block_sizes[b]] = fixed[b]
-                y_hi[s : s + block_sizes[b]] = fixed[b]
-    coupling = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, total))
-    model = LinearModel(
-        c=c,
-        a_matrix=sp.vstack([a_blocks, coupling]).tocsc(),
-        row_lower=np.concatenate([row_lo, np.zeros(n_rows)]),
-        row_upper=np.concatenate([row_hi, np.zeros(n_rows)]),
-        col_lower=y_lo,
-        col_upper=y_hi,
-        integrality=np.zeros(total, dtype=np.bool_),
-        maximize=False,
-    )
+                b_lp.fix(s, np.asarray(fixed[b], dtype=np.float64))
+    model = b_lp.build(maximize=False)
     solution = require_optimal(solve_linear(model), what="the centralized plan LP")
     assert solution.x is not None and solution.objective is not None
     y = solution.x

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from pivotal.arrays import FloatArray
 from pivotal.negotiation.geography import Location, road_miles
 from pivotal.negotiation.scenario.model import RetailerSpec, Scenario, VendorSpec
+from pivotal.solvers import LinearModel, LinearModelBuilder
 
 
 @dataclass(frozen=True)
@@ -67,75 +68,57 @@ def plan_blocks(scenario: Scenario) -> tuple[Block, ...]:
 
 @dataclass(frozen=True)
 class PlanCostModel:
-    """``C(x) = min c'y`` s.t. ``row_lower <= A y <= row_upper``, bounds, ``x = y[:n_plan]``."""
+    """``C(x) = min c'y`` over the LP ``lp`` (a minimization), with ``x = y[:n_plan]``."""
 
     n_plan: int
-    c: FloatArray
-    a_matrix: sp.csr_matrix
-    row_lower: FloatArray
-    row_upper: FloatArray
-    y_lower: FloatArray
-    y_upper: FloatArray
+    lp: LinearModel
 
     @property
     def n_vars(self) -> int:
         """Number of variables (plan and internal)."""
-        return int(self.c.shape[0])
+        return self.lp.n_cols
 
+    @property
+    def c(self) -> FloatArray:
+        """Cost per variable."""
+        return self.lp.c
 
-class _Builder:
-    """Accumulates variables and constraint rows of an LP."""
+    @property
+    def a_matrix(self) -> sp.csc_matrix:
+        """Constraint matrix."""
+        return self.lp.a_matrix
 
-    def __init__(self) -> None:
-        self.c: list[float] = []
-        self.lo: list[float] = []
-        self.hi: list[float] = []
-        self.rows: list[int] = []
-        self.cols: list[int] = []
-        self.vals: list[float] = []
-        self.row_lo: list[float] = []
-        self.row_hi: list[float] = []
+    @property
+    def row_lower(self) -> FloatArray:
+        """Rows' lower bounds."""
+        return self.lp.row_lower
 
-    def var(self, cost: float, lo: float = 0.0, hi: float = np.inf) -> int:
-        self.c.append(cost)
-        self.lo.append(lo)
-        self.hi.append(hi)
-        return len(self.c) - 1
+    @property
+    def row_upper(self) -> FloatArray:
+        """Rows' upper bounds."""
+        return self.lp.row_upper
 
-    def row(self, terms: list[tuple[int, float]], lo: float, hi: float) -> None:
-        r = len(self.row_lo)
-        for col, val in terms:
-            self.rows.append(r)
-            self.cols.append(col)
-            self.vals.append(val)
-        self.row_lo.append(lo)
-        self.row_hi.append(hi)
+    @property
+    def y_lower(self) -> FloatArray:
+        """Variables' lower bounds."""
+        return self.lp.col_lower
 
-    def build(self, n_plan: int) -> PlanCostModel:
-        a = sp.csr_matrix(
-            (self.vals, (self.rows, self.cols)), shape=(len(self.row_lo), len(self.c))
-        )
-        return PlanCostModel(
-            n_plan,
-            np.array(self.c),
-            a,
-            np.array(self.row_lo),
-            np.array(self.row_hi),
-            np.array(self.lo),
-            np.array(self.hi),
-        )
+    @property
+    def y_upper(self) -> FloatArray:
+        """Variables' upper bounds."""
+        return self.lp.col_upper
 
 
 def retailer_model(spec: RetailerSpec, blocks: tuple[Block, ...], weeks: int) -> PlanCostModel:
     """The retailer's fulfilment LP over the whole plan (every vendor's block)."""
-    b = _Builder()
+    b = LinearModelBuilder()
     plan_index: dict[tuple[str, int, int], int] = {}
     for block in blocks:  # the retailer's copy is every block, in order (see Block.index)
         for product in block.products:
             for f in range(len(block.sites)):
                 for t in range(weeks):
                     plan_index[(product, f, t)] = b.var(0.0)
-    n_plan = len(b.c)
+    n_plan = b.n_cols
     products = [p for block in blocks for p in block.products]
     sites, regions = spec.sites, spec.regions
     outbound = [
@@ -172,14 +155,14 @@ def retailer_model(spec: RetailerSpec, blocks: tuple[Block, ...], weeks: int) ->
     for f, site in enumerate(sites):
         for t in range(weeks):
             b.row([(inv[(p, f, t)], 1.0) for p in products], -np.inf, site.capacity)
-    return b.build(n_plan)
+    return PlanCostModel(n_plan, b.build())
 
 
 def vendor_model(
     spec: VendorSpec, block: Block, site_locations: Mapping[str, Location]
 ) -> PlanCostModel:
     """The vendor's production and shipping LP over its own block."""
-    b = _Builder()
+    b = LinearModelBuilder()
     weeks = block.weeks
     plan = {
         (k, f, t): b.var(0.0)
@@ -187,7 +170,7 @@ def vendor_model(
         for f in range(len(block.sites))
         for t in range(weeks)
     }
-    n_plan = len(b.c)
+    n_plan = b.n_cols
     spare = {(ln.factory, ln.site): ln.spare_room for ln in spec.lanes}
     sched: dict[tuple[int, int, int, int], int] = {}
     dedicated: dict[tuple[int, int, int, int], int] = {}
@@ -226,7 +209,7 @@ def vendor_model(
                     if (k, g, f, t) in sched:
                         terms.append((sched[(k, g, f, t)], 1.0))
             b.row(terms, -np.inf, factory.capacity[t])
-    return b.build(n_plan)
+    return PlanCostModel(n_plan, b.build())
 
 
 def scenario_models(scenario: Scenario) -> dict[str, PlanCostModel]:
