@@ -18,6 +18,7 @@ note of issue 19). Cases found by this or by outside checks are kept below as ex
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -141,8 +142,13 @@ def check_every_rule(auction: Auction) -> None:
             np.testing.assert_allclose(pay, point, rtol=0, atol=tol)
 
 
+# 400 random tie auctions per run of the suite (about 35 s); issue 19's acceptance ran 2,000:
+# PIVOTAL_THOROUGH=1 pytest tests/test_core_properties.py runs them again.
+THOROUGH = os.environ.get("PIVOTAL_THOROUGH", "") not in ("", "0")
+
+
 @settings(
-    max_examples=2000,
+    max_examples=2000 if THOROUGH else 400,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
