@@ -42,10 +42,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from pivotal.arrays import FloatArray
 from pivotal.errors import SolverError, SolveTimeLimitError
 from pivotal.results import package_version
-
-FloatArray = npt.NDArray[np.float64]
 
 
 class SolveStatus(Enum):
