@@ -69,7 +69,7 @@ def verify_record(
     checked = 1
     key = str(record.get("public_key", ""))
     if public_key is not None and public_key.lower() != key.lower():
-        problems.append("the record's public key is not the key given with --key")
+        problems.append("the record's public key is not the expected public key")
     if not check_signature(record, key):
         problems.append("the record's signature does not match its content (tampered record)")
     listed = {str(r.get("participant")): r for r in record.get("reports") or []}
