@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import ssl
 from enum import StrEnum
@@ -91,6 +92,24 @@ def serve_coordinator(
             "--access-log/--no-access-log", help="Log one line per HTTP request on stderr."
         ),
     ] = True,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            "--max-connections",
+            metavar="N",
+            help="Cap on open connections (default: 1024, or 4 per party if more); at the cap a "
+            "new connection closes the oldest one still waiting for its request.",
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            metavar="IPS",
+            help="Comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto "
+            "headers are trusted (default: none).",
+        ),
+    ] = "",
 ) -> None:
     """Serve a negotiation: create it from --config, or resume it from an existing --db."""
     from pivotal.negotiation.deployment import load_config
@@ -104,6 +123,16 @@ def serve_coordinator(
             raise InputError(f"{path} does not exist", field="tls")
     if not 0 <= port <= 65535:
         raise InputError(f"--port must be in 0..65535, got {port}")
+    if max_connections is not None and max_connections < 16:
+        raise InputError(f"--max-connections must be at least 16, got {max_connections}")
+    proxies = [ip.strip() for ip in forwarded_allow_ips.split(",") if ip.strip()]
+    for ip in proxies:
+        try:
+            ipaddress.ip_network(ip, strict=False)
+        except ValueError:
+            raise InputError(
+                f"--forwarded-allow-ips: {ip!r} is not an IP address or network"
+            ) from None
     if tokens_dir is not None and db.exists():
         raise InputError("--tokens-dir is only for a new database: credentials are issued once")
     if not db.exists():  # the terms are checked before anything is created
@@ -151,6 +180,8 @@ def serve_coordinator(
         tls_cert=tls_cert,
         tls_key=tls_key,
         access_log=access_log,
+        max_connections=max_connections,
+        forwarded_allow_ips=proxies,
         announce=announce,
     )
 

@@ -1,8 +1,9 @@
 """Self-contained HTML: the one-page report and the coordinator's live status page.
 
-Both pages embed plotly.js inline (no network access needed, no external URL) and record any
-script error in ``window.__pivotalErrors`` (shown in ``#pivotal-errors`` once the page has
-loaded), so a headless browser can check that a page rendered cleanly.
+Both pages embed plotly.js inline (no network access needed, no external URL; the coordinator
+serves it to its live page as a cached asset instead) and record any script error, and anything
+a content security policy blocked, in ``window.__pivotalErrors`` (shown in ``#pivotal-errors``
+once the page has loaded), so a headless browser can check that a page rendered cleanly.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ function __pivotalRecord(message) {
   if (out) { out.textContent = JSON.stringify(window.__pivotalErrors); }
 }
 window.addEventListener("error", function (e) { __pivotalRecord(e.message); });
+document.addEventListener("securitypolicyviolation", function (e) {
+  __pivotalRecord("blocked by the content security policy: " + e.violatedDirective + " " +
+                  e.blockedURI);
+});
 (function () {
   var original = console.error;
   console.error = function () {
@@ -66,8 +71,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _head(title: str) -> list[str]:
-    """The start of a page up to ``<body>``: styles, the error hook and plotly.js."""
+def _head(title: str, plotly_src: str | None = None) -> list[str]:
+    """The start of a page up to ``<body>``: styles, the error hook and plotly.js (inline, or
+    from ``plotly_src``)."""
+    plotly = (
+        f"<script>{_plotly_js()}</script>"
+        if plotly_src is None
+        else (f'<script src="{html.escape(plotly_src)}"></script>')
+    )
     return [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -75,7 +86,7 @@ def _head(title: str) -> list[str]:
         f"<title>{html.escape(title)}</title>",
         f"<style>{_STYLE}</style>",
         f"<script>{_ERROR_HOOK}</script>",
-        f"<script>{_plotly_js()}</script>",
+        plotly,
         "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
@@ -162,13 +173,14 @@ window.addEventListener("load", poll);
 """
 
 
-def live_status_page(name: str, every_ms: int = 50) -> str:
-    """The coordinator's ``/`` page: status and the residual plot, refreshed from ``/status``."""
+def live_status_page(name: str, every_ms: int = 50, *, plotly_src: str | None = None) -> str:
+    """The coordinator's ``/`` page: status and the residual plot, refreshed from ``/status``
+    (plotly.js inline, or from ``plotly_src``: the coordinator serves it as a cached asset)."""
     script = _LIVE_SCRIPT % {"colors": json.dumps(list(PALETTE)), "every": every_ms}
     title = f"Negotiation {name}: live status"
     return "\n".join(
         [
-            *_head(title),
+            *_head(title, plotly_src),
             "<table><tbody>",
             '<tr><td>status</td><td id="state">-</td></tr>',
             '<tr><td>step</td><td id="phase">-</td></tr>',

@@ -1,20 +1,24 @@
 """The coordinator's HTTP API (FastAPI), served by uvicorn.
 
-Public: ``/`` (the live status page), ``/health``, ``/status?since=K&wait=S`` (progress and
-residuals only; long poll until round K+1 completes), ``/openapi.json``.
+Public: ``/`` (the live status page, a few kilobytes: plotly.js is a separate asset under its
+content hash, gzip-compressed and cached for a year), ``/health``, ``/status?since=K&wait=S``
+(progress and residuals only; long poll until round K+1 completes), ``/openapi.json``. No
+interactive ``/docs`` (it would load outside scripts) and no redirects.
 Per party (bearer token): ``GET /v1/terms``, ``GET /v1/parties/{party}/task?wait=S`` (long
 poll), ``POST /v1/parties/{party}/answers?wait=S`` (the reply carries the next task, so an agent
 needs one request per round), ``GET /v1/parties/{party}/result``, and the WebSocket
 ``/v1/parties/{party}/stream`` (tasks pushed, answers read; see :mod:`pivotal.service.stream`).
 Operator (the ``operator`` token): ``GET /v1/outcome``.
 
-Errors: 401 missing/unknown token, 403 another party's resource, 404 unknown path, 409 an answer
-for a stale phase or round (or a result before the end), 413 a body over the limit, 422 a
-malformed body (the message names the field).
+Errors: 401 missing/unknown token (checked before a body is read), 403 another party's
+resource, 404 unknown path, 409 an answer for a stale phase or round (or a result before the
+end), 413 a body over the limit, 422 a malformed body (the message names the field), 431
+request headers too large or too many. Limits on strangers: :mod:`pivotal.service.http`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -28,6 +32,7 @@ from pivotal.errors import AuthError, InputError
 from pivotal.negotiation.session import StaleMessageError
 from pivotal.results import package_version
 from pivotal.service.coordinator import CoordinatorState
+from pivotal.service.http import StaticAsset, harden, inline_hashes, page_response
 from pivotal.service.stream import Streams
 from pivotal.service.wire import (
     Ack,
@@ -43,6 +48,7 @@ from pivotal.service.wire import (
 )
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
+PUBLIC_WAITS = 64  # public /status long polls held at once; beyond, /status answers at once
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorMessage} for code in (401, 403, 409, 413, 422)
 }
@@ -61,8 +67,59 @@ Wait = Annotated[float, Query(ge=0, le=30.0, description="Long-poll seconds.")]
 Token = Annotated[str | None, Depends(_bearer)]
 
 
+def served_app(
+    state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BODY, tls: bool = False
+) -> Any:
+    """What uvicorn serves: :func:`create_app` behind the shared layers (security headers; the
+    token checked before a body is read, :class:`pivotal.service.http.Gate`)."""
+
+    def refuse(token: str | None, path: str) -> str | None:
+        parts = path.split("/")  # /v1/parties/{party}/...: the party's own hash first, in O(1)
+        party = parts[3] if len(parts) > 3 and parts[2] == "parties" else None
+        try:
+            state.authenticate(token, party)
+        except AuthError as exc:
+            return str(exc) if exc.status == 401 else None
+        return None
+
+    app = create_app(state, max_body_bytes=max_body_bytes)
+    return harden(app, tls=tls, private=("/v1/",), refuse=refuse)
+
+
+class _LivePage:
+    """The ``/`` page and its plotly.js asset, built once on first use (in a thread: reading,
+    hashing and compressing 4.8 MB)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.html = ""
+        self.csp = ""
+        self.plotly: StaticAsset | None = None
+        self._lock = asyncio.Lock()
+
+    def _build(self) -> None:
+        from pivotal.report.html import live_status_page
+        from pivotal.report.render import plotly_js
+
+        self.plotly = StaticAsset("plotly", ".js", "text/javascript", plotly_js().encode())
+        self.html = live_status_page(self.name, plotly_src=self.plotly.url)
+        scripts = " ".join(inline_hashes(self.html))  # the page's own two inline scripts
+        self.csp = (
+            f"default-src 'none'; script-src 'self' {scripts}; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )  # plotly.js sets styles from script: 'unsafe-inline' for styles only
+
+    async def ready(self) -> _LivePage:
+        async with self._lock:
+            if self.plotly is None:
+                await asyncio.to_thread(self._build)
+        return self
+
+
 def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
-    """The coordinator app over a state (see the module docstring)."""
+    """The coordinator's FastAPI app over a state (see the module docstring); served behind
+    :func:`served_app`'s layers."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +135,9 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         description=__doc__,
         lifespan=lifespan,
         max_body_size=max_body_bytes,  # 413 beyond it, declared or streamed
+        docs_url=None,  # the interactive docs load scripts from a CDN: off
+        redoc_url=None,
+        redirect_slashes=False,  # a redirect would be built from the Host header
     )
 
     def who(token: str | None, party: str | None) -> str:
@@ -104,16 +164,22 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
 
     streams = Streams(state)
-    live_page: list[str] = []
+    live_page = _LivePage(state.config.name)
+    public_waits = [0]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def live() -> HTMLResponse:
+    async def live(request: Request) -> Response:
         """The live status page: status and residual plot, refreshed from ``/status``."""
-        if not live_page:  # plotly.js is read (and the report code imported) on first use
-            from pivotal.report.html import live_status_page
+        page = await live_page.ready()
+        return page_response(request, page.html, page.csp)
 
-            live_page.append(live_status_page(state.config.name))
-        return HTMLResponse(live_page[0])
+    @app.get("/assets/{name}", include_in_schema=False)
+    async def asset(name: str, request: Request) -> Response:
+        """plotly.js under its content hash: compressed, cached for a year."""
+        plotly = (await live_page.ready()).plotly
+        if plotly is None or name != plotly.name:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        return plotly.response(request)
 
     @app.get("/health")
     async def health() -> Health:
@@ -132,10 +198,17 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         ``wait``, hold the request until more than ``since`` rounds are complete or the
         negotiation ends (the live page refreshes once per round this way)."""
         party = None if token is None else who(token, None)
-        if since is not None:
-            await state.wait_while(
-                lambda: len(state.residuals) <= since and state.session.status == "running", wait
-            )
+        if party is None and public_waits[0] >= PUBLIC_WAITS:
+            wait = 0.0  # strangers cannot hold more than PUBLIC_WAITS connections this way
+        if since is not None and wait > 0:
+            public_waits[0] += party is None
+            try:
+                await state.wait_while(
+                    lambda: len(state.residuals) <= since and state.session.status == "running",
+                    wait,
+                )
+            finally:
+                public_waits[0] -= party is None
         public = state.status()
         if party is None or party not in state.parties:
             return public

@@ -43,6 +43,7 @@ from pivotal.errors import InputError
 from pivotal.markets.market import BuyerIn, ProducerIn
 from pivotal.results import package_version
 from pivotal.service.call_pages import ASSETS, page
+from pivotal.service.http import CSP_PAGES, harden
 from pivotal.service.wire import ErrorMessage, field_errors
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -153,60 +154,36 @@ class GroupCommit:
             self._running = False
 
 
-class SecurityHeaders:
-    """Pure ASGI middleware adding :data:`SECURITY_HEADERS` (and HSTS under TLS; ``no-store``
-    on the API) to every response."""
-
-    def __init__(self, app: Any, tls: bool) -> None:
-        self.app = app
-        extra = dict(SECURITY_HEADERS)
-        if tls:
-            extra["Strict-Transport-Security"] = "max-age=31536000"
-        self._headers = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        api = str(scope.get("path", "")).startswith("/v1/")
-
-        async def wrapped(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", [])) + self._headers
-                if api:
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, wrapped)
-
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
-
-
-def create_call_app(
+def served_call_app(
     call: Call, *, max_body_bytes: int = DEFAULT_MAX_BODY, tls: bool = False
-) -> FastAPI:
-    """The call's app (see the module docstring)."""
+) -> Any:
+    """What uvicorn serves: :func:`create_call_app` behind the shared layers of
+    :mod:`pivotal.service.http` (security headers; the token checked before a body is read)."""
+
+    def refuse(token: str | None, path: str) -> str | None:
+        try:
+            call.authenticate(token)
+        except CallAuthError as exc:
+            return str(exc)
+        return None
+
+    app = create_call_app(call, max_body_bytes=max_body_bytes)
+    private = ("/v1/participants/", "/v1/operator/")
+    return harden(app, tls=tls, private=private, refuse=refuse, csp=CSP_PAGES)
+
+
+def create_call_app(call: Call, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """The call's FastAPI app (see the module docstring), served behind
+    :func:`served_call_app`'s layers."""
     app = FastAPI(
         title=f"pivotal call {call.terms.name}",
         version=package_version("pivotal"),
         description=__doc__,
         docs_url=None,  # the interactive docs load scripts from outside: off
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would be built from the Host header
         max_body_size=max_body_bytes,
     )
-
-    app.add_middleware(SecurityHeaders, tls=tls)
 
     @app.exception_handler(CallAuthError)
     async def _auth(request: Request, exc: CallAuthError) -> JSONResponse:
@@ -381,4 +358,4 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
-__all__ = ["DEFAULT_MAX_BODY", "SECURITY_HEADERS", "create_call_app"]
+__all__ = ["DEFAULT_MAX_BODY", "create_call_app", "served_call_app"]

@@ -1,64 +1,22 @@
 """Serving a call under uvicorn on a socket we bind (``port=0`` works and the URL is announced),
-with the limits a public endpoint needs: bounded header size, a keep-alive timeout, a cap on
-concurrent connections, forwarded headers trusted from no one, and a warning when the call is
-served beyond loopback without TLS.
-
-The negotiation service (:mod:`pivotal.service.server`) is being hardened the same way; once both
-land, :func:`hardened_config` and its counterpart there should become one function.
+with the limits a public endpoint needs (:mod:`pivotal.service.http`, shared with the
+negotiation coordinator): bounded headers, read timeouts, a connection cap, forwarded headers
+trusted from no one, and a warning when the call is served beyond loopback without TLS.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
 
 from pivotal.calls.call import Call
-from pivotal.service.call_app import DEFAULT_MAX_BODY, create_call_app
-from pivotal.service.server import bind
+from pivotal.service.call_app import DEFAULT_MAX_BODY, served_call_app
+from pivotal.service.http import bind, hardened_config, warn_without_tls
 
 log = logging.getLogger("pivotal.call")
-
-MAX_HEADER_BYTES = 16 * 1024
-MAX_CONNECTIONS = 2048
-KEEP_ALIVE_SECONDS = 5
-
-
-def hardened_config(
-    app: FastAPI,
-    *,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    access_log: bool,
-    max_connections: int = MAX_CONNECTIONS,
-) -> uvicorn.Config:
-    """uvicorn's settings for a public endpoint (see the module docstring)."""
-    return uvicorn.Config(
-        app,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        access_log=access_log,
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        limit_concurrency=max_connections,  # 503 beyond it
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # 431 for longer headers
-        proxy_headers=False,  # X-Forwarded-* is trusted from no one
-        server_header=False,
-        http="h11",
-        ws="none",
-        log_level="info",
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def serve_call(
@@ -76,15 +34,11 @@ def serve_call(
     sock = bind(host, port)
     bound = sock.getsockname()[1]
     tls = tls_cert is not None
-    if not tls and not _is_loopback(host):
-        log.warning(
-            "serving %s on %s without TLS: tokens and reports cross the network in clear; give "
-            "--tls-cert and --tls-key",
-            call.terms.name,
-            host,
-        )
-    app = create_call_app(call, max_body_bytes=max_body_bytes, tls=tls)
-    config = hardened_config(app, tls_cert=tls_cert, tls_key=tls_key, access_log=access_log)
+    warn_without_tls(log, call.terms.name, host, tls)
+    app = served_call_app(call, max_body_bytes=max_body_bytes, tls=tls)
+    config = hardened_config(
+        app, tls_cert=tls_cert, tls_key=tls_key, access_log=access_log, ws="none"
+    )
     server = uvicorn.Server(config)
     if announce is not None:
         shown = f"[{host}]" if ":" in host else host
@@ -95,4 +49,4 @@ def serve_call(
         call.store.close()
 
 
-__all__ = ["hardened_config", "serve_call"]
+__all__ = ["serve_call"]

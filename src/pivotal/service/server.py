@@ -1,21 +1,24 @@
 """Running the coordinator app under uvicorn on a socket we bind (so ``port=0`` works and the
-real address can be announced), with graceful shutdown on SIGTERM/SIGINT."""
+real address can be announced), with graceful shutdown on SIGTERM/SIGINT and the limits a public
+endpoint needs (:mod:`pivotal.service.http`, shared with the open-call server)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
-from pivotal.service.app import DEFAULT_MAX_BODY, create_app
+from pivotal.service.app import DEFAULT_MAX_BODY, served_app
 from pivotal.service.coordinator import CoordinatorState
+from pivotal.service.http import MAX_CONNECTIONS, Limits, bind, hardened_config, warn_without_tls
+
+log = logging.getLogger("pivotal.service")
 
 
 class _Server(uvicorn.Server):
@@ -51,15 +54,11 @@ def configure_logging() -> None:
     )
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (``port=0`` picks a free port)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+def connection_cap(parties: int, asked: int | None = None) -> int:
+    """The cap on open connections: ``asked``, else :data:`MAX_CONNECTIONS` or, for a large
+    negotiation, room for four connections per party (an agent needs one, its reconnect a
+    second, plus browsers on the live page)."""
+    return asked if asked is not None else max(MAX_CONNECTIONS, 4 * parties + 64)
 
 
 def serve(
@@ -71,23 +70,30 @@ def serve(
     tls_key: Path | None = None,
     access_log: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    max_connections: int | None = None,
+    forwarded_allow_ips: Iterable[str] = (),
     announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT; ``announce`` gets the URL once the socket is bound."""
+    """Serve until SIGTERM/SIGINT; ``announce`` gets the URL once the socket is bound.
+    ``forwarded_allow_ips``: the proxies whose ``X-Forwarded-*`` headers are trusted (none by
+    default)."""
     sock = bind(host, port)
     bound = sock.getsockname()[1]
-    scheme = "https" if tls_cert is not None else "http"
-    config = uvicorn.Config(
-        create_app(state, max_body_bytes=max_body_bytes),
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
+    tls = tls_cert is not None
+    scheme = "https" if tls else "http"
+    warn_without_tls(log, f"negotiation {state.config.name}", host, tls)
+    limits = Limits(max_connections=connection_cap(len(state.parties) + 1, max_connections))
+    config = hardened_config(
+        served_app(state, max_body_bytes=max_body_bytes, tls=tls),
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         access_log=access_log,
-        timeout_graceful_shutdown=5,
+        limits=limits,
+        forwarded_allow_ips=forwarded_allow_ips,
         ws="websockets-sansio",  # supports denial responses (401/403 on the upgrade request)
         ws_max_size=max_body_bytes,
         ws_per_message_deflate=False,  # plans are short float lists: compression costs more CPU
         # than it saves in bytes
-        log_level="info",
     )
     logging.getLogger("uvicorn.error").addFilter(_DenialNoise())  # after uvicorn's log config
     server = _Server(config, state)
