@@ -34,22 +34,46 @@ import numpy as np
 
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.centralized import solve_centralized
+from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.cost_models import plan_blocks, scenario_models
-from pivotal.negotiation.protocol import run_protocol
+from pivotal.negotiation.protocol import drive
 from pivotal.negotiation.scenario import Scenario, generate_scenario, truck_example
-from pivotal.negotiation.simulation import build_parties, simulate, split_blocks
-from pivotal.negotiation.transfers import party_views
+from pivotal.negotiation.session import NegotiationSession, SessionTerms, party_views
+from pivotal.negotiation.simulation import (
+    build_parties,
+    public_max_quantity,
+    simulate,
+    split_blocks,
+)
 
 
 def joint_run(scenario: Scenario, settings: AdmmSettings) -> tuple[int, bool, float, float]:
+    """The joint run alone, driven by the one in-process driver: the counterfactual runs get one
+    round each (not converged, not required) and the joint run's time ends at its last round."""
     hub, vendors, blocks = build_parties(scenario)
     sq = split_blocks(blocks, hub.preferred_plan())
     views = party_views(hub.name, [v.name for v in vendors])
-    start = time.perf_counter()
-    result = run_protocol(
-        [hub, *vendors], views, [b.size for b in blocks], settings, initial_plan=sq
+    terms = SessionTerms(
+        hub.name,
+        tuple(v.name for v in vendors),
+        tuple(b.size for b in blocks),
+        settings,
+        counterfactual_settings=AdmmSettings(max_rounds=1),
+        require_convergence=False,
+        max_quantity=public_max_quantity(scenario),
     )
-    seconds = time.perf_counter() - start
+    ended = [0.0]
+
+    def on_round(phase: str, record: RoundRecord) -> None:
+        if phase == "joint":
+            ended[0] = time.perf_counter()
+
+    session = NegotiationSession(terms, sq, on_round=on_round)
+    start = time.perf_counter()
+    drive(session, [hub, *vendors])
+    seconds = ended[0] - start
+    result = session.joint
+    assert result is not None
     plan = result.plan
     total = hub.cost_at(np.concatenate(plan)) + sum(
         v.cost_at(p) for v, p in zip(vendors, plan, strict=True)

@@ -31,6 +31,7 @@ from pivotal.negotiation.scenario import truck_example
 from pivotal.negotiation.session import NegotiationSession, SessionTerms
 from pivotal.negotiation.simulation import build_parties, simulate
 from pivotal.negotiation.transfers import answer, settle
+from pivotal.service.agent import answer_body
 from test_service import assert_same, stored_plans
 
 # (phase, round, party) -> hostile bodies (the fields after schema_version/phase/round, or raw
@@ -61,8 +62,14 @@ PROBES: dict[tuple[str, int, str], list[Probe]] = {
         ({"plan": [1.0, 1.0], "schema_version": True}, "schema_version"),
     ],
     ("costs", 0, "vendor"): [
-        ({"costs": {"status_quo": 1e308, "joint": 1.0}}, "costs['status_quo'] = 1e+308"),
-        ({"costs": {"status_quo": "12", "joint": 1.0}}, "Input should be a valid number"),
+        (
+            {"costs": {"status_quo": 1e308, "joint": 1.0, "bound:joint": 1.0}},
+            "costs['status_quo'] = 1e+308",
+        ),
+        (
+            {"costs": {"status_quo": "12", "joint": 1.0, "bound:joint": 1.0}},
+            "Input should be a valid number",
+        ),
     ],
 }
 
@@ -111,24 +118,7 @@ def test_hostile_answers_are_refused_and_the_outcome_is_the_undisturbed_one(
                 after = client.get("/status").json()  # nothing moved, nothing was recorded
                 assert (after["phase"], after["round"]) == (task["phase"], task["round"])
                 assert name in after["waiting_for"]
-            if task["kind"] == "status_quo":
-                value: Any = parties[name].preferred_plan()
-            else:
-                from pivotal.negotiation.session import Task
-
-                value = answer(
-                    parties[name],
-                    Task(
-                        task["kind"],
-                        task["phase"],
-                        task["round"],
-                        None if task["z"] is None else np.array(task["z"]),
-                        None if task["prices"] is None else np.array(task["prices"]),
-                        task["rho"],
-                        {k: np.array(v) for k, v in task["plans"].items()},
-                    ),
-                )
-            body = {"costs": value} if isinstance(value, dict) else {"plan": value.tolist()}
+            body = answer_body(parties[name], task)
             r = client.post(f"/v1/parties/{name}/answers", headers=headers, json=head | body)
             assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
         steps += 1
@@ -181,11 +171,7 @@ def _run(
                     assert again.rho == before[3].rho
                 if session._coordinator is not None:
                     assert len(session._coordinator.history) == history
-            if task.kind == "status_quo":
-                value: Any = parties[name].preferred_plan()
-            else:
-                value = answer(parties[name], task)
-            session.submit(name, task.phase, task.round, value)
+            session.submit(name, task.phase, task.round, answer(parties[name], task))
     return refused
 
 

@@ -488,11 +488,7 @@ def test_restart_replays_and_a_tampered_database_is_refused(tmp_path: Path) -> N
     while state.session.status == "running":
         for name in state.session.missing():
             task = state.session.task(name)
-            value: Any = (
-                parties[name].preferred_plan()
-                if task.kind == "status_quo"
-                else answer(parties[name], task)
-            )
+            value = answer(parties[name], task)
             body = {"costs": value} if isinstance(value, dict) else {"plan": value.tolist()}
             state.submit(name, Answer(schema_version=1, phase=task.phase, round=task.round, **body))
     transfers = dict(state.outcome().transfers)
@@ -592,6 +588,7 @@ def test_stream_documents_are_the_wire_schemas_messages(tmp_path: Path) -> None:
     over a whole negotiation, every task and ack document is exactly what the pydantic models
     (the published schema) would produce and accept."""
     from pivotal.negotiation.deployment import load_config, load_private
+    from pivotal.service.agent import answer_body
     from pivotal.service.coordinator import open_state
     from pivotal.service.wire import Ack, Answer, TaskMessage, ack_document
 
@@ -609,15 +606,7 @@ def test_stream_documents_are_the_wire_schemas_messages(tmp_path: Path) -> None:
             kinds.add(doc["kind"])
             if doc["kind"] in ("wait", "done", "failed"):
                 continue
-            body: dict[str, Any] = {"schema_version": 1, "phase": doc["phase"]}
-            body["round"] = doc["round"]
-            if doc["kind"] == "status_quo":
-                body["plan"] = party.preferred_plan().tolist()
-            elif doc["kind"] == "best_response":
-                z, prices = np.array(doc["z"]), np.array(doc["prices"])
-                body["plan"] = party.best_response(z, prices, doc["rho"]).tolist()
-            else:
-                body["costs"] = {k: party.cost_at(np.array(v)) for k, v in doc["plans"].items()}
+            body = answer_body(party, doc)
             status = state.submit(name, Answer.model_validate(body))
             ack = ack_document(status, body["phase"], body["round"], state.task_document(name))
             assert Ack.model_validate(ack).model_dump(mode="json") == ack

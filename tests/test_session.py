@@ -43,10 +43,7 @@ def drive(
             order.shuffle(names)
         for name in names:
             task = session.task(name)
-            if task.kind == "status_quo":
-                value: Any = parties[name].preferred_plan()
-            else:
-                value = answer(parties[name], task)
+            value = answer(parties[name], task)
             session.submit(name, task.phase, task.round, value)
             log.append((name, task.phase, task.round, value))
     return log

@@ -64,14 +64,24 @@ def _status(record: RoundRecord | None, rounds: int) -> Table:
     return table
 
 
+def certified(value: float, bound: float, r: Rounding) -> str:
+    """An amount with its certified bound: ``0 ± b`` when the value is within its bound of 0
+    (the exact value may be 0), else ``value ± b``; no ``±`` when the bound rounds to 0."""
+    if r.is_zero(bound):
+        return num(value, r)
+    shown = 0.0 if abs(value) <= bound else value
+    return f"{num(shown, r)} ± {num(bound, r)}"
+
+
 def _warn_activity_fee(doc: dict[str, Any], r: Rounding) -> None:
     """Say when the activity fee leaves a party worse off than its status quo (the fee does not
     depend on reports, so truthfulness stands, but the party would rather not take part)."""
     fee = float(doc.get("activity_fee") or 0.0)
     if fee <= 0:
         return
+    bounds = doc.get("gain_bounds") or {}
     for party, gain in doc["gains"].items():
-        if gain < -r.step:
+        if gain < -(r.step + bounds.get(party, 0.0)):
             err.print(
                 f"warning: the activity fee {num(fee, r)} leaves {party} {num(-gain, r)} worse off "
                 f"than its status quo (its gain before the fee is "
@@ -170,16 +180,31 @@ def negotiate_run(
     for col in ("party", "cost (status quo)", "cost (joint)", "transfer", "gain", "gain w/o fee"):
         table.add_column(col, justify="left" if col == "party" else "right")
     for party in o.parties:
+        bound = o.gain_bounds[party]
         table.add_row(
             party,
             num(o.costs[party]["status_quo"], r),
             num(o.costs[party]["joint"], r),
-            num(o.transfers[party], r),
-            num(o.gains[party], r),
-            num(o.gains_without_fee[party], r),
+            certified(o.transfers[party], bound, r),
+            certified(o.gains[party], bound, r),
+            certified(o.gains_without_fee[party], bound, r),
         )
     out.print(table)
     out.print(r.note(), soft_wrap=True)
+    if any(not r.is_zero(b) for b in o.gain_bounds.values()):
+        out.print(
+            "± is each amount's certified error bound (from the final residuals and the parties' "
+            "value queries): the exact VCG amount is within it; an amount within its bound of 0 "
+            "is shown as 0",
+            soft_wrap=True,
+        )
+    if o.kept_status_quo:
+        out.print(
+            f"the joint plan saves less than its certified error "
+            f"({num(o.run_bounds.get('joint', 0.0), r)}): the outcome is the status quo, and "
+            "no money moves",
+            soft_wrap=True,
+        )
     saving = o.status_quo_cost - o.total_cost
     line = (
         f"total cost {num(o.status_quo_cost, r)} -> {num(o.total_cost, r)} "
@@ -191,6 +216,20 @@ def negotiate_run(
             f"{sim.centralized.relative_gap:.1e}"
         )
     out.print(line)
+    if sim.centralized is not None:
+        c = sim.centralized
+        for what, mine, theirs in (
+            ("gains", o.gains, c.gains),
+            ("transfers", o.transfers, c.transfers),
+        ):
+            excess = {p: abs(mine[p] - theirs[p]) - o.gain_bounds[p] for p in o.parties}
+            worst = max(excess, key=lambda p: excess[p])
+            verdict = (
+                "all within their bounds"
+                if excess[worst] <= r.step
+                else f"{worst} is {num(excess[worst], r)} beyond its bound"
+            )
+            out.print(f"{what} against the centralized VCG {what}: {verdict}")
     for block, flat in zip(sim.blocks, o.plan, strict=True):
         arr = block.as_array(flat)
         units = rounding_of(doc, arr.sum())  # plan units: the same tolerances at their scale

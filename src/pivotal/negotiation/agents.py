@@ -1,11 +1,14 @@
 """Agents: each party's best-response oracle, the only way its costs reach the protocol.
 
-A :class:`Party` answers two questions and nothing else:
+A :class:`Party` answers these questions and nothing else:
 
 - ``best_response(z, prices, rho)``: ``argmin_x C(x) + prices'x + (rho/2)||x - z||^2`` over its
   own copy ``x`` of the plan blocks it cares about (consensus ADMM's local step);
 - ``cost_at(plan)``: the scalar ``C(plan)`` at a named plan, asked after convergence for the
-  transfers.
+  transfers;
+- ``value_at_prices(prices, max_quantity)``: the scalar ``min C(x) + prices'x`` over the public
+  box, asked after convergence to certify the money (:mod:`pivotal.negotiation.certificate`);
+- ``preferred_plan()``: the hub's own plan, the status quo when none is given.
 
 :class:`LpParty` holds a private :class:`~pivotal.negotiation.cost_models.PlanCostModel`. Its
 local problem is a QP in the LP's variables ``y = [x; internal]``: ``min c'y + prices'x +
@@ -26,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from pivotal.errors import SolverError
+from pivotal.errors import InputError, SolverError
 from pivotal.negotiation.cost_models import PlanCostModel
 from pivotal.solvers import (
     InteriorPointFailure,
@@ -52,6 +55,17 @@ class Party(Protocol):
 
     def cost_at(self, plan: FloatArray) -> float:
         """The party's cost of a plan (a scalar)."""
+        ...
+
+    def value_at_prices(self, prices: FloatArray, max_quantity: float) -> float:
+        """``min C(x) + prices'x`` over ``0 <= x <= max_quantity`` (a scalar): the party's
+        term of the Lagrangian lower bound that certifies the money
+        (:mod:`pivotal.negotiation.certificate`)."""
+        ...
+
+    def preferred_plan(self) -> FloatArray:
+        """The plan the party would choose alone (asked of the hub when no status quo is
+        given)."""
         ...
 
 
@@ -122,13 +136,19 @@ class LpParty:
             )
         return np.maximum(x[: m.n_plan], 0.0)
 
-    def _lp(self, lower: FloatArray, upper: FloatArray) -> tuple[float, FloatArray]:
+    def _lp(
+        self, lower: FloatArray, upper: FloatArray, prices: FloatArray | None = None
+    ) -> tuple[float, FloatArray]:
         m = self._model
         y_lower, y_upper = m.y_lower.copy(), m.y_upper.copy()
         y_lower[: m.n_plan] = lower
         y_upper[: m.n_plan] = upper
+        c = m.c
+        if prices is not None:
+            c = c.copy()
+            c[: m.n_plan] += prices
         model = LinearModel(
-            c=m.c,
+            c=c,
             a_matrix=sp.csc_matrix(m.a_matrix),
             row_lower=m.row_lower,
             row_upper=m.row_upper,
@@ -146,6 +166,27 @@ class LpParty:
         """``C(plan)`` (negative entries from rounding are read as 0)."""
         x = np.maximum(np.asarray(plan, dtype=np.float64), 0.0)
         return self._lp(x, x)[0]
+
+    def value_at_prices(self, prices: FloatArray, max_quantity: float) -> float:
+        """``min C(x) + prices'x`` over ``0 <= x <= max_quantity`` (an LP value, HiGHS).
+
+        Raises
+        ------
+        InputError
+            If the prices do not match the party's copy of the plan or are not finite.
+        SolverError
+            If the LP has no finite value (an infinite ``max_quantity`` with a price below
+            the cost of taking another unit).
+        """
+        m = self._model
+        p = np.asarray(prices, dtype=np.float64)
+        if p.shape != (m.n_plan,) or not np.isfinite(p).all():
+            raise InputError(
+                f"prices: expected {m.n_plan} finite numbers, got shape {p.shape}", field="prices"
+            )
+        if not max_quantity > 0:
+            raise InputError(f"max_quantity must be > 0, got {max_quantity}", field="max_quantity")
+        return self._lp(np.zeros(m.n_plan), np.full(m.n_plan, float(max_quantity)), p)[0]
 
     def preferred_plan(self) -> FloatArray:
         """``argmin_x C(x)`` over ``x >= 0``: the plan this party would choose alone."""

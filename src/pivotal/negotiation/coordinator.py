@@ -77,6 +77,10 @@ class AdmmResult:
     settings: AdmmSettings
     final_rho: float
     prices: Mapping[str, FloatArray] = field(default_factory=dict)
+    answer_prices: Mapping[str, FloatArray] = field(default_factory=dict)
+    """Each party's ``mu_i = lambda_i + rho (x_i - z_i)`` in the last round: the prices at which
+    its last answer ``x_i`` is its best plan (``-mu_i`` is a subgradient of its cost there);
+    :mod:`pivotal.negotiation.certificate` turns them into the bound on the money."""
 
 
 class Coordinator:
@@ -184,6 +188,7 @@ class Coordinator:
         self._fallback: tuple[FloatArray, FloatArray] | None = None
         self._last_plain_norm = np.inf
         self.history: list[RoundRecord] = []
+        self._answer_prices = np.zeros(0)
         self.converged = False
         self.done = False
 
@@ -320,6 +325,7 @@ class Coordinator:
         self._z = np.maximum(sums / self._holders, 0.0)
         z_local = self._z[self._index]
         self._lam = lam_old + self.rho * (relaxed - z_local)
+        self._answer_prices = lam_old + self.rho * (x - z_old_local)
         # residuals (and each party's own, over its copy)
         gap2 = (x - z_local) ** 2
         move2 = (z_local - z_old_local) ** 2
@@ -446,4 +452,5 @@ class Coordinator:
             settings=self.settings,
             final_rho=self.rho,
             prices=self._prices(self._lam),
+            answer_prices=self._prices(self._answer_prices) if self.history else {},
         )

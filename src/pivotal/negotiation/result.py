@@ -50,7 +50,12 @@ class Residuals(DocumentModel):
 
 class NegotiationResult(ResultDocument):
     """The document of ``pivotal negotiate run`` and of the service's outcome. ``transfers``
-    are paid **to** each party; ``gains`` are its cost saving plus its transfer."""
+    are paid **to** each party; ``gains`` are its cost saving plus its transfer.
+
+    ``gain_bounds`` and ``transfer_bounds`` certify the money: each value is within its bound
+    of the exact VCG value (:mod:`pivotal.negotiation.certificate`); ``run_bounds`` bound each
+    protocol run's total cost. ``kept_status_quo``: the joint plan saved less than its bound, so
+    the outcome is the status quo and no money moves."""
 
     scenario: str
     parties: list[str]
@@ -68,9 +73,14 @@ class NegotiationResult(ResultDocument):
     converged: bool
     counterfactual_rounds: dict[str, int]
     residuals: list[Residuals]
+    gain_bounds: dict[str, float] | None = None
+    transfer_bounds: dict[str, float] | None = None
+    run_bounds: dict[str, float] | None = None
+    kept_status_quo: bool = False
     centralized_cost: float | None = None
     relative_gap: float | None = None
     centralized_transfers: dict[str, float] | None = None
+    centralized_gains: dict[str, float] | None = None
     price_trajectories: dict[str, list[float]] | None = None
     input: dict[str, Any] | None = None
 
@@ -151,9 +161,14 @@ def negotiation_result(
                 }
                 for h in o.joint.history
             ],
+            "gain_bounds": dict(o.gain_bounds),
+            "transfer_bounds": dict(o.transfer_bounds),
+            "run_bounds": dict(o.run_bounds),
+            "kept_status_quo": o.kept_status_quo,
             "centralized_cost": None,
             "relative_gap": None,
             "centralized_transfers": None,
+            "centralized_gains": None,
             "provenance": o.provenance.to_dict(),
         },
     )

@@ -6,7 +6,9 @@ The session sequences the phases of :mod:`pivotal.negotiation.transfers` (DESIGN
 2. ``joint``: consensus ADMM with every party;
 3. ``without:V`` for each vendor ``V`` (two or more vendors): consensus ADMM with ``V`` held at
    its status-quo block by the session itself (``V`` has nothing to do in this phase);
-4. ``costs``: every party posts its scalar cost at each named plan it holds a part of;
+4. ``costs``: every party posts its scalar cost at each named plan it holds a part of, and
+   for every run it took part in its value ``min C(x) + nu'x`` at the prices ``nu`` that
+   certify the run (:mod:`pivotal.negotiation.certificate`);
 
 then the transfers. Parties see :class:`Task` objects and answer with :meth:`submit`; a phase
 round advances when every expected answer is in. The session is deterministic: replaying the
@@ -29,6 +31,8 @@ import numpy.typing as npt
 
 from pivotal.errors import ConvergenceError, InputError, PivotalError, StateError, UnsafeStepError
 from pivotal.negotiation.admm import AdmmSettings
+from pivotal.negotiation.certificate import fixed_term, lagrangian_prices, run_bound
+from pivotal.negotiation.clarke import clarke_payments
 from pivotal.negotiation.coordinator import AdmmResult, Coordinator, PartyView, RoundRecord
 from pivotal.results import Provenance, Tolerances, package_version
 
@@ -110,8 +114,9 @@ class Task:
 
     ``best_response``: return ``argmin C(x) + prices'x + (rho/2)||x - z||^2``;
     ``status_quo``: return the plan you would choose alone (the hub only);
-    ``costs``: return your cost at each plan of ``plans``; ``wait``, ``done``, ``failed``:
-    nothing to do.
+    ``costs``: return your cost at each plan of ``plans``, and for each label of ``values`` the
+    value ``min C(x) + nu'x`` over ``0 <= x <= max_quantity`` at those prices ``nu``; ``wait``,
+    ``done``, ``failed``: nothing to do.
     """
 
     kind: TaskKind
@@ -121,6 +126,20 @@ class Task:
     prices: FloatArray | None = None
     rho: float | None = None
     plans: Mapping[str, FloatArray] = field(default_factory=dict)
+    values: Mapping[str, FloatArray] = field(default_factory=dict)
+    max_quantity: float = math.inf
+
+
+VALUE_LABEL = "bound:"
+"""Prefix of a value query's label: ``bound:joint``, ``bound:without:V``."""
+
+
+@dataclass(frozen=True)
+class RunCertificate:
+    """What certifies one run: each free party's query prices and ``sum_b N_b's_b``."""
+
+    prices: Mapping[str, FloatArray]
+    fixed: float
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,8 @@ class SessionOutcome:
     payments: Mapping[str, float]
     joint: AdmmResult
     counterfactuals: Mapping[str, AdmmResult]
+    run_bounds: Mapping[str, float]
+    """Each run's certified cost error ``eps_R`` (``joint``, ``without:V``)."""
 
 
 class NegotiationSession:
@@ -169,6 +190,7 @@ class NegotiationSession:
         self.status_quo: tuple[FloatArray, ...] | None = None
         self.joint: AdmmResult | None = None
         self.counterfactuals: dict[str, AdmmResult] = {}
+        self.certificates: dict[str, RunCertificate] = {}
         self._queue: list[str] = []
         self.reported_costs: dict[str, dict[str, float]] = {}
         self._parties = frozenset(terms.parties)
@@ -221,7 +243,14 @@ class NegotiationSession:
         if self.phase == "status_quo":
             return Task("status_quo", self.phase, self.round)
         if self.phase == "costs":
-            return Task("costs", self.phase, self.round, plans=self._cost_plans(party))
+            return Task(
+                "costs",
+                self.phase,
+                self.round,
+                plans=self._cost_plans(party),
+                values=self._value_prices(party),
+                max_quantity=self.terms.max_quantity,
+            )
         assert self._coordinator is not None
         b = self._coordinator.broadcast(party)
         return Task("best_response", self.phase, self.round, b.z, b.prices, b.rho)
@@ -291,7 +320,7 @@ class NegotiationSession:
         return arr.copy()
 
     def _checked_costs(self, party: str, answer: Mapping[str, float]) -> dict[str, float]:
-        want = set(self._cost_plans(party))
+        want = set(self._cost_plans(party)) | set(self._value_prices(party))
         got = set(answer)
         if got != want:
             raise InputError(
@@ -394,6 +423,7 @@ class NegotiationSession:
             self.round += 1
             return
         result = self._coordinator.result()
+        self.certificates[self.phase] = self._certificate(result)
         if self.phase == "joint":
             self.joint = result
             what = "the joint protocol run"
@@ -407,11 +437,34 @@ class NegotiationSession:
             return
         self._next_phase()
 
+    def _certificate(self, result: AdmmResult) -> RunCertificate:
+        """The query prices of a finished run (see :mod:`pivotal.negotiation.certificate`)."""
+        assert self.status_quo is not None
+        t = self.terms
+        held = None if self._fixed is None else self._fixed[0]
+        fixed = {} if self._fixed is None else {t.vendors.index(self._fixed[0]): self._fixed[1]}
+        free = {p: mu for p, mu in result.answer_prices.items() if p != held}
+        prices = lagrangian_prices(t.views, t.block_sizes, free, hub=t.hub, fixed=fixed)
+        return RunCertificate(prices, fixed_term(prices[t.hub], t.block_sizes, fixed))
+
     def _cf_plan(self, vendor: str) -> tuple[FloatArray, ...]:
+        """The plan of the run without ``vendor``, its block set exactly to its status quo (so
+        that the plan is feasible for that run: see :mod:`pivotal.negotiation.certificate`)."""
+        assert self.status_quo is not None
         if len(self.terms.vendors) == 1:
-            assert self.status_quo is not None
             return self.status_quo
-        return self.counterfactuals[vendor].plan
+        b = self.terms.vendors.index(vendor)
+        plan = list(self.counterfactuals[vendor].plan)
+        plan[b] = self.status_quo[b]
+        return tuple(plan)
+
+    def _value_prices(self, party: str) -> dict[str, FloatArray]:
+        """The value queries of a party: one per run it was free in."""
+        return {
+            VALUE_LABEL + phase: c.prices[party]
+            for phase, c in self.certificates.items()
+            if party in c.prices
+        }
 
     def _cost_plans(self, party: str) -> dict[str, FloatArray]:
         """Named plans a party is asked to cost (its own part of each)."""
@@ -440,6 +493,11 @@ class NegotiationSession:
         costs = {p: {"status_quo": rc[p]["status_quo"], "joint": rc[p]["joint"]} for p in t.parties}
         cf_costs = {v: {p: rc[p][f"without:{v}"] for p in t.parties if p != v} for v in t.vendors}
         payments = self._payments(rc)
+        run_bounds = {}
+        for phase, c in self.certificates.items():
+            upper = sum(rc[p][phase] for p in c.prices)
+            values = {p: rc[p][VALUE_LABEL + phase] for p in c.prices}
+            run_bounds[phase] = run_bound(upper, values, c.fixed)
         return SessionOutcome(
             plan=self.joint.plan,
             status_quo_plan=self.status_quo,
@@ -448,18 +506,17 @@ class NegotiationSession:
             payments=payments,
             joint=self.joint,
             counterfactuals=dict(self.counterfactuals),
+            run_bounds=run_bounds,
         )
 
     def _payments(self, reported: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
         """Each vendor's Clarke payment from the reported costs (DESIGN.md section 3)."""
         t = self.terms
-        payments: dict[str, float] = {}
-        for v in t.vendors:
-            others = [p for p in t.parties if p != v]
-            payments[v] = sum(reported[p]["joint"] for p in others) - sum(
-                reported[p][f"without:{v}"] for p in others
-            )
-        return payments
+        joint = {p: reported[p]["joint"] for p in t.parties}
+        without = {
+            v: {p: reported[p][f"without:{v}"] for p in t.parties if p != v} for v in t.vendors
+        }
+        return clarke_payments(t.vendors, joint, without)
 
     def provenance(self, *, input_sha256: str, seconds: float | None = None) -> Provenance:
         """The record of how the outcome was computed from the input whose hash is given."""

@@ -11,11 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pivotal.arrays import FloatArray
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.agents import LpParty
 from pivotal.negotiation.centralized import solve_centralized
+from pivotal.negotiation.clarke import clarke_transfers
 from pivotal.negotiation.cost_models import Block, plan_blocks, scenario_models
+from pivotal.negotiation.deployment import BOUND_FACTOR
 from pivotal.negotiation.protocol import MessageLog, RoundCallback
 from pivotal.negotiation.result import negotiation_result
 from pivotal.negotiation.scenario import Scenario
@@ -31,6 +35,9 @@ class CentralizedCheck:
     relative_gap: float
     transfers: dict[str, float]
     plan: tuple[FloatArray, ...]
+    gains: dict[str, float]
+    """Each party's exact VCG gain (its cost saving at the centralized plan plus its
+    transfer): unlike the transfers, the same for every optimal plan."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class Simulation:
             doc["centralized_cost"] = c.total_cost
             doc["relative_gap"] = c.relative_gap
             doc["centralized_transfers"] = c.transfers
+            doc["centralized_gains"] = c.gains
         return doc
 
 
@@ -85,8 +93,7 @@ def centralized_check(scenario: Scenario, outcome: NegotiationOutcome) -> Centra
     names = [v.name for v in scenario.vendors]
     views = party_views(scenario.retailer.name, names)
     joint = solve_centralized(models, views, sizes)
-    transfers: dict[str, float] = {}
-    total_payment = 0.0
+    without: dict[str, dict[str, float]] = {}
     for b, name in enumerate(names):
         others = [v for v in views if v.name != name]
         # the others' best plan with this vendor held at its status-quo block (an LP)
@@ -96,12 +103,28 @@ def centralized_check(scenario: Scenario, outcome: NegotiationOutcome) -> Centra
             sizes,
             fixed={b: outcome.status_quo_plan[b]},
         )
-        payment = sum(joint.costs[v.name] for v in others) - sum(cf.costs.values())
-        transfers[name] = -(payment + outcome.activity_fee)
-        total_payment += payment + outcome.activity_fee
-    transfers[scenario.retailer.name] = total_payment
+        without[name] = dict(cf.costs)
+    hub = scenario.retailer.name
+    fee = outcome.activity_fee
+    transfers = clarke_transfers(hub, names, joint.costs, without, fee)
+    sq = {
+        name: LpParty(name, models[name]).cost_at(
+            np.concatenate(outcome.status_quo_plan)
+            if name == hub
+            else outcome.status_quo_plan[names.index(name)]
+        )
+        for name in scenario.parties
+    }
+    gains = {n: sq[n] - joint.costs[n] + transfers[n] for n in scenario.parties}
     gap = (outcome.total_cost - joint.total_cost) / max(1.0, abs(joint.total_cost))
-    return CentralizedCheck(joint.total_cost, gap, transfers, joint.plan)
+    return CentralizedCheck(joint.total_cost, gap, transfers, joint.plan, gains)
+
+
+def public_max_quantity(scenario: Scenario) -> float:
+    """The public bound on plan entries a deployment of the scenario would publish
+    (:func:`~pivotal.negotiation.deployment.derived_bounds`: ten times the total demand)."""
+    demand = sum(sum(series) for r in scenario.retailer.regions for series in r.demand.values())
+    return min(1e15, BOUND_FACTOR * max(1.0, demand))
 
 
 def simulate(
@@ -128,6 +151,7 @@ def simulate(
         on_round=on_round,
         require_convergence=require_convergence,
         input_sha256=sha256_of(scenario.to_dict()),
+        max_quantity=public_max_quantity(scenario),
     )
     centralized = centralized_check(scenario, outcome) if check else None
     return Simulation(scenario, blocks, outcome, centralized)

@@ -17,26 +17,30 @@ For comparison, the naive rule "split the saving equally" gives each of the ``V 
 ``S / (V + 1)`` of the reported total saving ``S``; it is not truthful.
 
 Accuracy: transfers are differences of optimal costs, so protocol tolerances go straight into
-money. Counterfactual runs start cold (from the status quo, zero prices) by default.
+money. Every gain and transfer carries a certified error bound
+(:mod:`pivotal.negotiation.certificate`); when the joint plan saves less than the bound on its
+cost, nothing is certain to be gained and the outcome is the status quo with no transfers.
+Counterfactual runs start cold (from the status quo, zero prices) by default.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from pivotal.arrays import FloatArray
-from pivotal.errors import InputError
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.agents import Party
+from pivotal.negotiation.certificate import gain_bounds
+from pivotal.negotiation.clarke import clarke_transfers
 from pivotal.negotiation.coordinator import AdmmResult, RoundRecord
-from pivotal.negotiation.protocol import MessageLog, RoundCallback, ask_cost
+from pivotal.negotiation.protocol import MessageLog, RoundCallback, answer, drive
 from pivotal.negotiation.session import (
     NegotiationSession,
     SessionTerms,
-    Task,
     party_views,
     raise_if_failed,
 )
@@ -63,6 +67,18 @@ class NegotiationOutcome:
     counterfactuals: Mapping[str, AdmmResult]
     counterfactual_costs: Mapping[str, Mapping[str, float]]
     provenance: Provenance
+    gain_bounds: Mapping[str, float]
+    """Certified error of each gain (and of the transfer, which differs from the gain by the
+    party's exact cost saving); see :mod:`pivotal.negotiation.certificate`."""
+    run_bounds: Mapping[str, float]
+    """Certified error of each run's total cost (``joint``, ``without:V``)."""
+    kept_status_quo: bool = False
+    """The joint plan saved less than its bound: the outcome is the status quo, no transfers."""
+
+    @property
+    def transfer_bounds(self) -> Mapping[str, float]:
+        """Certified error of each transfer (the gain's bound)."""
+        return self.gain_bounds
 
     @property
     def kind(self) -> ResultKind:
@@ -100,32 +116,6 @@ class NegotiationOutcome:
         return float(sum(c["status_quo"] for c in self.costs.values()))
 
 
-def answer(
-    party: Party, task: Task, log: MessageLog | None = None
-) -> FloatArray | dict[str, float]:
-    """A party's answer to a best-response or costs task (the agent's side of the protocol)."""
-    if task.kind == "best_response":
-        assert task.z is not None and task.prices is not None and task.rho is not None
-        x = party.best_response(task.z, task.prices, task.rho)
-        if log is not None:
-            log.plan(party.name, task.round, x)
-        return x
-    if task.kind == "costs":
-        return {label: ask_cost(party, label, plan, log) for label, plan in task.plans.items()}
-    raise InputError(f"a party cannot answer a '{task.kind}' task here")
-
-
-def drive(
-    session: NegotiationSession, parties: Sequence[Party], log: MessageLog | None = None
-) -> None:
-    """Run a session to its end with every party in this process."""
-    by_name = {p.name: p for p in parties}
-    while session.status == "running":
-        for name in session.missing():
-            task = session.task(name)
-            session.submit(name, task.phase, task.round, answer(by_name[name], task, log))
-
-
 def negotiate(
     hub: Party,
     vendors: Sequence[Party],
@@ -141,6 +131,7 @@ def negotiate(
     require_convergence: bool = True,
     tolerances: Tolerances | None = None,
     input_sha256: str | None = None,
+    max_quantity: float = math.inf,
 ) -> NegotiationOutcome:
     """Run the joint protocol, the counterfactual runs and compute the transfers.
 
@@ -167,6 +158,9 @@ def negotiate(
     input_sha256:
         Hash of the input the parties were built from (a scenario's); by default the hash of
         the public terms (parties, block sizes, status quo, settings, fee).
+    max_quantity:
+        Public bound on every plan entry; the certificate of the money assumes an optimal plan
+        within it (an infinite bound lets a value query have no finite answer).
     """
     terms = SessionTerms(
         hub.name,
@@ -178,6 +172,7 @@ def negotiate(
         warm_start_counterfactuals,
         require_convergence,
         tolerances or Tolerances(abs_tol=1e-3, rel_tol=1e-4),
+        max_quantity=max_quantity,
     )
 
     def forward(phase: str, record: RoundRecord) -> None:
@@ -208,14 +203,33 @@ def settle(
     ``input_sha256`` (the scenario, or the service's config)."""
     result = session.outcome()
     terms = session.terms
-    activity_fee = terms.activity_fee
-    costs = result.costs
-    payments = result.payments
     names = terms.vendors
     hub_name = terms.hub
-    transfers = {hub_name: float(sum(payments.values()) + activity_fee * len(names))}
-    for vendor in names:
-        transfers[vendor] = -(payments[vendor] + activity_fee)
+    costs = result.costs
+    bounds = result.run_bounds
+    joint_bound = bounds.get("joint", 0.0)
+    saving_total = sum(c["status_quo"] - c["joint"] for c in costs.values())
+    kept = saving_total < joint_bound or saving_total <= 0
+    plan = result.plan
+    activity_fee = terms.activity_fee
+    if kept:  # nothing is certainly gained: no deal, no money moves
+        costs = {
+            n: {"status_quo": c["status_quo"], "joint": c["status_quo"]} for n, c in costs.items()
+        }
+        plan = result.status_quo_plan
+        activity_fee = 0.0
+        transfers = {n: 0.0 for n in terms.parties}
+        bounded = {n: 0.0 for n in terms.parties}
+    else:
+        transfers = clarke_transfers(
+            hub_name,
+            names,
+            {n: c["joint"] for n, c in costs.items()},
+            result.counterfactual_costs,
+            activity_fee,
+        )
+        without = {v: bounds.get(f"without:{v}", 0.0) for v in names}
+        bounded = gain_bounds(hub_name, names, joint_bound, without)
     saving = {n: c["status_quo"] - c["joint"] for n, c in costs.items()}
     gains = {n: saving[n] + transfers[n] for n in costs}
     gains_without_fee = {
@@ -227,7 +241,7 @@ def settle(
     provenance = session.provenance(input_sha256=input_sha256, seconds=seconds)
     return NegotiationOutcome(
         parties=terms.parties,
-        plan=result.plan,
+        plan=plan,
         status_quo_plan=result.status_quo_plan,
         costs=costs,
         transfers=transfers,
@@ -240,4 +254,7 @@ def settle(
         counterfactuals=result.counterfactuals,
         counterfactual_costs=result.counterfactual_costs,
         provenance=provenance,
+        gain_bounds=bounded,
+        run_bounds=dict(bounds),
+        kept_status_quo=kept,
     )

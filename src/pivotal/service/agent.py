@@ -15,6 +15,7 @@ seconds.
 from __future__ import annotations
 
 import json
+import math
 import ssl
 import time
 from collections.abc import Callable
@@ -28,8 +29,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import connect
 
 from pivotal.errors import ConvergenceError, InputError, ServiceError
-from pivotal.negotiation.agents import LpParty
+from pivotal.negotiation.agents import LpParty, Party
 from pivotal.negotiation.deployment import config_from_document, load_private
+from pivotal.negotiation.protocol import answer
+from pivotal.negotiation.session import Task
 from pivotal.service.wire import SCHEMA_VERSION
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -137,21 +140,7 @@ class Agent:
         key = (task["phase"], task["round"])
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        party = self._party_model()
-        body: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "phase": key[0], "round": key[1]}
-        if task["kind"] == "status_quo":
-            body["plan"] = party.preferred_plan().tolist()
-        elif task["kind"] == "best_response":
-            z = np.asarray(task["z"], dtype=np.float64)
-            prices = np.asarray(task["prices"], dtype=np.float64)
-            body["plan"] = party.best_response(z, prices, float(task["rho"])).tolist()
-        elif task["kind"] == "costs":
-            body["costs"] = {
-                label: party.cost_at(np.asarray(plan, dtype=np.float64))
-                for label, plan in task["plans"].items()
-            }
-        else:
-            raise InputError(f"cannot answer a '{task['kind']}' task")
+        body = answer_body(self._party_model(), task)
         self._last = (key, body)
         return body
 
@@ -299,6 +288,43 @@ class Agent:
                 raise ServiceError(f"{problem}; gave up after {self.options.retry_for:g} s")
             time.sleep(delay)
             delay = min(2.0, delay * 2)
+
+
+def session_task(task: dict[str, Any]) -> Task:
+    """A wire task (a :class:`~pivotal.service.wire.TaskMessage` document) as the session's
+    :class:`~pivotal.negotiation.session.Task`."""
+
+    def array(values: Any) -> Any:
+        return None if values is None else np.asarray(values, dtype=np.float64)
+
+    bound = task.get("max_quantity")
+    return Task(
+        task["kind"],
+        task["phase"],
+        task["round"],
+        z=array(task.get("z")),
+        prices=array(task.get("prices")),
+        rho=None if task.get("rho") is None else float(task["rho"]),
+        plans={k: array(v) for k, v in (task.get("plans") or {}).items()},
+        values={k: array(v) for k, v in (task.get("values") or {}).items()},
+        max_quantity=math.inf if bound is None else float(bound),
+    )
+
+
+def answer_body(party: Party, task: dict[str, Any]) -> dict[str, Any]:
+    """The wire answer (an :class:`~pivotal.service.wire.Answer` document) to a wire task:
+    :func:`pivotal.negotiation.protocol.answer` on the session's form of the task."""
+    value = answer(party, session_task(task))
+    body: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "phase": task["phase"],
+        "round": task["round"],
+    }
+    if isinstance(value, dict):
+        body["costs"] = value
+    else:
+        body["plan"] = value.tolist()
+    return body
 
 
 def _stop_on_certificate(exc: BaseException, coordinator: str) -> None:

@@ -209,6 +209,8 @@ class CoordinatorState:
             "prices": None if t.prices is None else t.prices.tolist(),
             "rho": t.rho,
             "plans": {k: v.tolist() for k, v in t.plans.items()},
+            "values": {k: v.tolist() for k, v in t.values.items()},
+            "max_quantity": t.max_quantity if t.kind == "costs" else None,
             "message": self.session.message,
         }
 

@@ -55,9 +55,11 @@ CREATE TABLE IF NOT EXISTS rounds (
     PRIMARY KEY (phase, round)
 );
 """
-STORE_FORMAT = "2"
+STORE_FORMAT = "3"
 """The layout above (``meta.store_format``); 2: plans as float64 BLOBs, a step's answers in one
-row. A database of another format is refused, not misread."""
+row; 3: the costs answers also hold the value queries that certify the money (a format-2
+negotiation cannot replay into a certified outcome). A database of another format is refused,
+not misread."""
 
 
 Value = FloatArray | dict[str, float]

@@ -85,7 +85,9 @@ class TaskMessage(_Out):
 
     ``best_response``: post ``plan = argmin C(x) + prices'x + (rho/2)||x - z||^2``;
     ``status_quo``: post the plan you would choose alone (the hub); ``costs``: post your cost
-    at each plan in ``plans``; ``wait``: ask again; ``done``/``failed``: the negotiation is over.
+    at each plan in ``plans`` and, under each label of ``values``, your value
+    ``min C(x) + nu'x`` over ``0 <= x <= max_quantity`` at those prices ``nu`` (what certifies
+    the money); ``wait``: ask again; ``done``/``failed``: the negotiation is over.
     """
 
     negotiation: str
@@ -97,6 +99,8 @@ class TaskMessage(_Out):
     prices: list[float] | None = None
     rho: float | None = None
     plans: dict[str, list[float]] = {}
+    values: dict[str, list[float]] = {}
+    max_quantity: float | None = None
     message: str = ""
 
 
