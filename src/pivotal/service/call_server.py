@@ -14,7 +14,7 @@ import uvicorn
 
 from pivotal.calls.call import Call
 from pivotal.service.call_app import DEFAULT_MAX_BODY, served_call_app
-from pivotal.service.http import bind, hardened_config, warn_without_tls
+from pivotal.service.http import Limits, bind, hardened_config, warn_without_tls
 
 log = logging.getLogger("pivotal.call")
 
@@ -36,8 +36,9 @@ def serve_call(
     tls = tls_cert is not None
     warn_without_tls(log, call.terms.name, host, tls)
     app = served_call_app(call, max_body_bytes=max_body_bytes, tls=tls)
+    limits = Limits(max_connections=2048)  # participants' keep-alive pools in a burst
     config = hardened_config(
-        app, tls_cert=tls_cert, tls_key=tls_key, access_log=access_log, ws="none"
+        app, tls_cert=tls_cert, tls_key=tls_key, access_log=access_log, limits=limits, ws="none"
     )
     server = uvicorn.Server(config)
     if announce is not None:

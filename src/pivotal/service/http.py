@@ -9,9 +9,9 @@ cap, and the ASGI layers every response passes through.
   headers; otherwise the connection is closed. An idle keep-alive connection is closed after
   :data:`KEEP_ALIVE_SECONDS`. A long poll or a WebSocket, once its request is read, is not cut.
 - **Connection cap**: at ``max_connections`` open connections, a new one closes the oldest
-  connection that is still waiting for a request's headers; when none is, the new connection is
-  closed. Connections whose request is being answered (agents' long polls, their WebSockets,
-  ``/health``) are never the ones closed.
+  connection that is still waiting for a request's headers (else the oldest idle keep-alive
+  connection); when there is none, the new connection is closed. Connections whose request is
+  being answered (agents' long polls, their WebSockets, ``/health``) are never the ones closed.
 - **Token before body**: a request with a body to a private path gets its 401 before a byte of
   the body is read, and the connection is closed (:class:`Gate`); the body size limit (413,
   declared or streamed) is FastAPI's ``max_body_size``.
@@ -35,6 +35,7 @@ import logging
 import re
 import resource
 import socket
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -129,7 +130,11 @@ class _Bounded(H11Protocol):
     server by :func:`protocol_for` (the class holds that server's waiting connections)."""
 
     limits: ClassVar[Limits]
-    waiting: ClassVar[dict[_Bounded, None]]  # waiting for a request's headers, oldest first
+    # connections waiting for a request's headers, and idle keep-alive connections, oldest
+    # first (OrderedDicts: taking the first of a plain dict after many deletions at its front
+    # walks over their slots)
+    waiting: ClassVar[OrderedDict[_Bounded, None]]
+    idle: ClassVar[OrderedDict[_Bounded, None]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -139,8 +144,9 @@ class _Bounded(H11Protocol):
     # ---- the cap
     def connection_made(self, transport: Any) -> None:
         full = len(self.connections) >= self.limits.max_connections
-        if full and self.waiting:
-            oldest = next(iter(self.waiting))
+        victims = self.waiting or self.idle  # a half-sent request first, then a pause
+        if full and victims:
+            oldest, _ = victims.popitem(last=False)
             oldest._close()
             full = False
         super().connection_made(transport)
@@ -161,6 +167,7 @@ class _Bounded(H11Protocol):
     # ---- deadlines
     def _expect(self, what: str) -> None:
         """Arm the deadline for reading ``what`` (keep one already running for the same)."""
+        self.idle.pop(self, None)
         if what == "headers":
             self.waiting.setdefault(self, None)
         else:
@@ -202,9 +209,9 @@ class _Bounded(H11Protocol):
         if self.transport.is_closing():
             self._expect("")
         elif self.conn.their_state is h11.IDLE:  # a keep-alive pause: uvicorn's timer runs;
-            # the connection may be closed for a newcomer
+            # the connection may be closed for a newcomer (after those waiting for headers)
             self._expect("")
-            self.waiting[self] = None
+            self.idle[self] = None
 
     def send_400_response(self, msg: str) -> None:
         if len(self.conn.trailing_data[0]) > self.limits.max_header_bytes:
@@ -229,7 +236,8 @@ def protocol_for(limits: Limits) -> type[H11Protocol]:
         pass
 
     BoundedH11Protocol.limits = limits
-    BoundedH11Protocol.waiting = {}
+    BoundedH11Protocol.waiting = OrderedDict()
+    BoundedH11Protocol.idle = OrderedDict()
     return BoundedH11Protocol
 
 
