@@ -97,3 +97,12 @@ def test_stale_duplicate_and_malformed_answers(reference: Any) -> None:
     session.submit(*first[0])
     assert session.submit(*first[0]) == "duplicate"
     assert session.missing() == tuple(e[0] for e in first[1:])
+
+
+def test_a_restart_changes_rho_by_at_most_the_bounded_factor() -> None:
+    from pivotal.negotiation.admm import RESTART_RHO_FACTOR, restart_rho
+
+    assert restart_rho(1e-3, 0.48, 5.78e-6) == pytest.approx(1e-3 * RESTART_RHO_FACTOR)
+    assert restart_rho(3e-3, 1e-12, 1.0) == pytest.approx(3e-3 / RESTART_RHO_FACTOR)
+    assert restart_rho(1.0, 2.0, 1.0) == 2.0  # within the bound: the ratio itself
+    assert restart_rho(1.0, 0.0, 1.0) == 1.0  # nothing moved: unchanged
