@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
+from pydantic_core import from_json, to_json
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pivotal.arrays import FloatArray
 from pivotal.cli.common import (
     JsonOpt,
     OutputOpt,
     check_file_option,
-    deliver_json,
     emit_json,
     err,
     handle_errors,
     num,
     out,
     positive_int,
-    read_document,
     stamp_source,
 )
 from pivotal.cli.report import ReportOpt, emit_report
-from pivotal.fileio import display_name, write_text_atomic
+from pivotal.fileio import display_name, parse_json, read_text, require_kind, write_text_atomic
 from pivotal.markets import (
     Role,
     audit_market,
@@ -34,14 +38,62 @@ from pivotal.markets import (
     generate_market,
     vcg_market,
 )
+from pivotal.markets.clarke import MarketOutcome
 from pivotal.markets.market import Market, market_from_document
 from pivotal.markets.misreports import largest_producer
 from pivotal.markets.result import market_result
 
 
 def _load(file: Path) -> Market:
-    """The market in FILE (``-``: standard input); another kind of pivotal file is named."""
-    return market_from_document(read_document(file, "market"), source=display_name(file))
+    """The market in FILE (``-``: standard input); another kind of pivotal file is named.
+
+    The text is parsed by pydantic-core's JSON parser (the same numbers as the standard
+    library's, in about two thirds of the time on a 240 MB file); text it refuses goes through
+    :func:`pivotal.fileio.parse_json`, which names the problem.
+    """
+    text = read_text(file)
+    try:
+        doc = from_json(text, allow_inf_nan=False)
+    except ValueError:
+        doc = parse_json(text, file)
+    require_kind(doc, ("market",), file)
+    return market_from_document(doc, source=display_name(file))
+
+
+def _deliver(doc: dict[str, Any], json_out: bool, output: Path | None, agents: int) -> None:
+    """As :func:`pivotal.cli.common.deliver_json`, encoded by pydantic-core (10 times faster
+    than the standard library's indented encoder on a 10^6-agent result; the same values).
+    Above :data:`COMPACT_ABOVE` agents the document is written without
+    indentation (a 10^6-agent result: 270 MB instead of 500 MB)."""
+    indent = None if agents > COMPACT_ABOVE else 2
+    text = to_json(doc, indent=indent).decode("utf-8") + "\n"
+    if output is not None:
+        write_text_atomic(output, text)
+    if json_out:
+        sys.stdout.write(text)
+    elif output is not None:
+        out.print(f"wrote {output}")
+
+
+LIST_LIMIT = 30
+"""Markets with more agents print a summary by role instead of one row per agent."""
+COMPACT_ABOVE = 10_000
+"""Results of markets with more agents are written as compact JSON (no indentation)."""
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a large market is read, solved and written:
+    its millions of dictionaries and lists have no cycles, and the collector's repeated passes
+    over them took more time than the parsing itself (6.7 s of CPU against 1.3 s at 10^6
+    agents)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 market_app = typer.Typer(
@@ -70,8 +122,28 @@ def market_run(
         ),
     ] = True,
     report: ReportOpt = None,
+    every_agent: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help=f"List every agent in the table (above {LIST_LIMIT} agents the table sums "
+            "them by role).",
+        ),
+    ] = False,
 ) -> None:
     """Clear the market, charge VCG transfers, compare with the uniform price."""
+    with _no_cycle_collection():
+        _run(file, json_out, output, withholding, report, every_agent)
+
+
+def _run(
+    file: Path,
+    json_out: bool,
+    output: Path | None,
+    withholding: bool,
+    report: Path | None,
+    every_agent: bool,
+) -> None:
     market = _load(file)
     outcome = vcg_market(market)
     w = best_withholding(market, largest_producer(market)) if withholding else None
@@ -81,8 +153,29 @@ def market_run(
         if report is not None:
             emit_report(doc, report)
         if json_out or output is not None:
-            deliver_json(doc, json_out, output)
+            _deliver(doc, json_out, output, len(market))
             return
+    if every_agent or len(market) <= LIST_LIMIT:
+        _agent_table(market, outcome)
+    else:
+        _summary_table(market, outcome)
+    uni = outcome.uniform_price
+    out.print(
+        f"welfare {num(outcome.welfare)}   VCG budget (paid out - collected) "
+        f"{num(outcome.budget)}   uniform-price budget {num(-uni.revenue)}"
+    )
+    if w is not None:
+        out.print(
+            f"withholding: {w.name} offering {w.best_fraction:.1%} of its capacity moves the price "
+            f"from {num(w.truthful.price)} to {num(w.best.price)} and its uniform-price profit "
+            f"from {num(w.truthful.uniform_profit)} to {num(w.best.uniform_profit)} "
+            f"(gain {num(w.profit_gain)}, welfare lost {num(w.welfare_loss)}); under VCG its "
+            f"utility would go from {num(w.truthful.vcg_utility)} to {num(w.best.vcg_utility)}"
+        )
+
+
+def _agent_table(market: Market, outcome: MarketOutcome) -> None:
+    """One row per agent."""
     table = Table(title=f"VCG procurement: p* = {num(outcome.price)}, traded {num(outcome.traded)}")
     for col in (
         "agent",
@@ -109,18 +202,59 @@ def market_run(
             num(uni.profits[n]),
         )
     out.print(table)
-    out.print(
-        f"welfare {num(outcome.welfare)}   VCG budget (paid out - collected) "
-        f"{num(outcome.budget)}   uniform-price budget {num(-uni.revenue)}"
+
+
+def _summary_table(market: Market, outcome: MarketOutcome) -> None:
+    """Sums by role, and the agents with the largest VCG utilities."""
+    uni = outcome.uniform_price
+    n = len(market)
+
+    def column(values: Mapping[str, float]) -> FloatArray:
+        return np.fromiter(values.values(), dtype=np.float64, count=n)
+
+    quantity = column(outcome.quantities)
+    producer = np.fromiter(
+        (r is Role.PRODUCER for r in outcome.roles.values()), dtype=np.bool_, count=n
     )
-    if w is not None:
-        out.print(
-            f"withholding: {w.name} offering {w.best_fraction:.1%} of its capacity moves the price "
-            f"from {num(w.truthful.price)} to {num(w.best.price)} and its uniform-price profit "
-            f"from {num(w.truthful.uniform_profit)} to {num(w.best.uniform_profit)} "
-            f"(gain {num(w.profit_gain)}, welfare lost {num(w.welfare_loss)}); under VCG its "
-            f"utility would go from {num(w.truthful.vcg_utility)} to {num(w.best.vcg_utility)}"
+    amounts = [
+        ("quantity", quantity),
+        ("value", column(outcome.values)),
+        ("VCG transfer", column(outcome.transfers)),
+        ("VCG utility", column(outcome.utilities)),
+        ("uniform transfer", column(uni.payments)),
+        ("uniform profit", column(uni.profits)),
+    ]
+    table = Table(
+        title=f"VCG procurement: p* = {num(outcome.price)}, traded {num(outcome.traded)} "
+        f"({n:,} agents, sums by role)"
+    )
+    for col in ("role", "agents", "trading", *(name for name, _ in amounts)):
+        table.add_column(col, justify="left" if col == "role" else "right")
+    for label, side in (("producers", producer), ("buyers", ~producer)):
+        trading = int((quantity[side] > 0).sum())
+        table.add_row(
+            label,
+            f"{int(side.sum()):,}",
+            f"{trading:,}",
+            *(num(float(x[side].sum())) for _, x in amounts),
         )
+    out.print(table)
+    utility = amounts[3][1]
+    top = np.argsort(-utility, kind="stable")[:5]
+    names = market.names
+    best = Table(title="Largest VCG utilities")
+    for col in ("agent", "role", "quantity", "VCG transfer", "VCG utility"):
+        best.add_column(col, justify="left" if col in {"agent", "role"} else "right")
+    for i in top.tolist():
+        best.add_row(
+            names[i],
+            "producer" if producer[i] else "buyer",
+            num(float(quantity[i])),
+            num(float(amounts[2][1][i])),
+            num(float(utility[i])),
+        )
+    out.print(best)
+    out.print("every agent's numbers: --all (this table), --json or -o FILE")
 
 
 @market_app.command("audit")

@@ -38,14 +38,16 @@ show in the welfare. A counterfactual without agent ``k`` subtracts ``k``'s own 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 
 from pivotal.arrays import FloatArray, IntArray
-from pivotal.markets.market import Agent
+from pivotal.markets.market import Agent, Market
+from pivotal.markets.table import CurveTable
 
 _LIMB_BITS = 32
 
@@ -93,23 +95,24 @@ class Pieces:
         """Ramps (rising over ``[t0, t1]``) as opposed to jumps."""
         return self.t1 > self.t0
 
-    @property
+    @cached_property
     def slope(self) -> FloatArray:
         """``size / (t1 - t0)`` for ramps (0 for jumps)."""
         width = self.t1 - self.t0
         return np.where(width > 0, self.size / np.where(width > 0, width, 1.0), 0.0)
 
-    def take(self, mask: npt.NDArray[np.bool_]) -> Pieces:
-        """The pieces where ``mask`` holds."""
+    def take(self, mask: npt.NDArray[np.bool_] | IntArray) -> Pieces:
+        """The pieces where ``mask`` holds (or at the indices ``mask``)."""
         return Pieces(self.t0[mask], self.t1[mask], self.size[mask], self.owner[mask])
 
 
-def piece_quantity(p: Pieces, r: FloatArray, right: bool) -> FloatArray:
-    """Each piece's quantity at ``r`` (one ``r`` per piece): right or left limit."""
+def piece_quantity(p: Pieces, r: FloatArray, right: bool | npt.NDArray[np.bool_]) -> FloatArray:
+    """Each piece's quantity at ``r`` (one ``r`` per piece): right or left limit (``right`` may
+    differ per piece)."""
     d = r - p.t0
     width = p.t1 - p.t0
     ramp = width > 0
-    on = d >= 0 if right else d > 0
+    on = np.where(right, d >= 0, d > 0)
     inside = np.where(ramp, np.minimum(d, width) * p.slope, p.size)
     full = np.where(ramp & (d >= width), p.size, inside)
     return np.where(on, full, 0.0)
@@ -211,6 +214,86 @@ def pieces_from_events(
     )
 
 
+Crossings = tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]
+
+
+Excess = Callable[[FloatArray, bool, "IntArray | None"], FloatArray]
+
+
+def bisect_clearing(
+    bp: FloatArray, count: int, excess: Excess, guess: IntArray | None = None
+) -> Crossings:
+    """``count`` clearing prices over the sorted breakpoints ``bp`` of nondecreasing excesses.
+
+    ``excess(prices, right, rows)`` gives the excesses ``S - D`` of the problems ``rows`` (all
+    ``count`` when ``None``) at ``prices`` (right or left limits in price). Each price is the
+    first breakpoint where the right excess is ``>= 0`` (the last one if none is), then
+    interpolated inside the interval before it when the excess crosses zero there. ``guess``
+    (an index into ``bp`` per problem) starts a galloping search from it (1, 2, 4, ... steps,
+    then bisection inside the bracket): the same breakpoint as plain bisection, since the excess
+    is monotone, in ``O(log distance)`` probes; the counterfactuals without one small agent are
+    a few breakpoints away from the market's own price.
+
+    Returns the prices and, for crossings inside an interval, its ends, whether it is such a
+    crossing, and the fraction of the interval at the crossing.
+    """
+    m = len(bp)
+    lo = np.full(count, -1, dtype=np.int64)
+    hi = np.full(count, m - 1, dtype=np.int64)
+
+    def ok_at(rows: IntArray, index: IntArray) -> npt.NDArray[np.bool_]:
+        return excess(bp[index], True, rows) >= 0
+
+    if guess is not None and m > 1:
+        rows = np.arange(count, dtype=np.int64)
+        g = np.clip(guess, 0, m - 1).astype(np.int64)
+        ok = ok_at(rows, g)
+        hi = np.where(ok, g, hi)
+        lo = np.where(ok, lo, g)
+        down = rows[ok & (g > 0)]
+        up = rows[~ok & (g < m - 2)]
+        step = 1
+        while down.size or up.size:
+            probe_down = hi[down] - step
+            stop = probe_down < 0
+            lo[down[stop]] = -1
+            down, probe_down = down[~stop], probe_down[~stop]
+            probe_up = lo[up] + step
+            stop = probe_up >= m - 1
+            up, probe_up = up[~stop], probe_up[~stop]  # hi stays m - 1
+            both = np.concatenate([down, up])
+            result = ok_at(both, np.concatenate([probe_down, probe_up]))
+            ok_down, ok_up = result[: down.size], result[down.size :]
+            hi[down[ok_down]] = probe_down[ok_down]
+            lo[down[~ok_down]] = probe_down[~ok_down]
+            hi[up[ok_up]] = probe_up[ok_up]
+            lo[up[~ok_up]] = probe_up[~ok_up]
+            down, up = down[ok_down], up[~ok_up]
+            step *= 2
+    while True:
+        open_ = np.flatnonzero(hi - lo > 1)
+        if not open_.size:
+            break
+        mid = (lo[open_] + hi[open_]) // 2
+        ok = ok_at(open_, mid)
+        hi[open_[ok]] = mid[ok]
+        lo[open_[~ok]] = mid[~ok]
+    price = bp[hi].copy()
+    left = bp[np.maximum(hi - 1, 0)]
+    frac = np.zeros(count)
+    crossing = np.zeros(count, dtype=np.bool_)
+    inner = hi > 0
+    if inner.any():
+        f_left = excess(left, True, None)
+        g_right = excess(bp[hi], False, None)
+        crossing = inner & (g_right > 0) & (f_left < 0)
+        denom = np.where(crossing, g_right - f_left, 1.0)
+        frac = np.where(crossing, np.clip(-f_left / denom, 0.0, 1.0), 0.0)
+        interp = left + (bp[hi] - left) * frac
+        price = np.where(crossing, np.clip(interp, left, bp[hi]), price)
+    return price, left, bp[hi], crossing, frac
+
+
 class AggregateMarket:
     """Aggregate curves of a market with closed-form curves, built once.
 
@@ -221,25 +304,19 @@ class AggregateMarket:
     """
 
     def __init__(self, agents: Sequence[Agent]) -> None:
-        t0: list[float] = []
-        t1: list[float] = []
-        size: list[float] = []
-        owner: list[int] = []
-        for i, agent in enumerate(agents):
-            for start, end, amount in agent.curve.pieces():
-                t0.append(start)
-                t1.append(end)
-                size.append(amount)
-                owner.append(i)
-        self._setup(
-            np.array([a.curve.sign for a in agents], dtype=np.float64),
-            Pieces(
-                np.asarray(t0, dtype=np.float64),
-                np.asarray(t1, dtype=np.float64),
-                np.asarray(size, dtype=np.float64),
-                np.asarray(owner, dtype=np.int64),
-            ),
-        )
+        table = CurveTable.from_curves([a.name for a in agents], [a.curve for a in agents])
+        self._setup_table(table)
+
+    @classmethod
+    def from_table(cls, table: CurveTable) -> AggregateMarket:
+        """Build from a market's columns (no Python object per agent)."""
+        self = cls.__new__(cls)
+        self._setup_table(table)
+        return self
+
+    def _setup_table(self, table: CurveTable) -> None:
+        t0, t1, size, owner = table.pieces()
+        self._setup(table.sign, Pieces(t0, t1, size, owner))
 
     @classmethod
     def from_pieces(cls, sign: FloatArray, pieces: Pieces) -> AggregateMarket:
@@ -264,8 +341,13 @@ class AggregateMarket:
         """Keep the per-agent pieces and tabulate both sides and the breakpoints."""
         self.n = int(sign.shape[0])
         self.sign = sign
-        keep = pieces.size > 0
+        keep = np.flatnonzero(pieces.size > 0)
+        if np.any(np.diff(pieces.owner) < 0):  # sorted by owner (stable), as tables give them
+            keep = keep[np.argsort(pieces.owner[keep], kind="stable")]
         self.pieces = pieces.take(keep)
+        self._piece_start = np.searchsorted(
+            self.pieces.owner, np.arange(self.n + 1, dtype=np.int64)
+        ).astype(np.int64)
         producer = sign[self.pieces.owner] > 0
         self.supply = Side.build(self.pieces.take(producer))
         self.demand = Side.build(self.pieces.take(~producer))
@@ -282,12 +364,16 @@ class AggregateMarket:
         mask = exclude >= 0
         if not mask.any() or self.pieces.t0.size == 0:
             return np.zeros(len(exclude))
-        slot = np.full(self.n, -1, dtype=np.int64)
-        slot[exclude[mask]] = np.flatnonzero(mask)
-        piece_slot = slot[self.pieces.owner]
-        used = piece_slot >= 0
-        mine = self.pieces.take(used)
-        j = piece_slot[used]
+        rows = np.flatnonzero(mask)
+        agents = exclude[rows]
+        counts = self._piece_start[agents + 1] - self._piece_start[agents]
+        j = np.repeat(rows, counts)
+        # the pieces of each excluded agent, in order (pieces are sorted by owner)
+        offset = np.arange(j.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        idx = np.repeat(self._piece_start[agents], counts) + offset
+        p = self.pieces
+        mine = Pieces(p.t0[idx], p.t1[idx], p.size[idx], p.owner[idx])
+        mine.__dict__["slope"] = p.slope[idx]
         sign = self.sign[mine.owner]
         r = sign * price[j]
         if what == "surplus":
@@ -295,10 +381,7 @@ class AggregateMarket:
         else:
             # right limit in price = right limit in r for producers, left limit for buyers
             right_in_r = (sign > 0) == (what == "q_right")
-            contrib = (
-                np.where(right_in_r, piece_quantity(mine, r, True), piece_quantity(mine, r, False))
-                * sign
-            )
+            contrib = piece_quantity(mine, r, right_in_r) * sign
         return np.bincount(j, weights=contrib, minlength=len(exclude)).astype(np.float64)
 
     def excess(self, price: FloatArray, exclude: IntArray, right: bool) -> FloatArray:
@@ -307,40 +390,18 @@ class AggregateMarket:
         d = self.demand.quantity(-price, not right)
         return s - d - self._own(exclude, price, "q_right" if right else "q_left")
 
-    def _crossings(
-        self, exclude: IntArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+    def _crossings(self, exclude: IntArray, guess: IntArray | None = None) -> Crossings:
         """Clearing prices and, for crossings inside an interval, its ends and the fraction."""
-        bp = self.breakpoints
-        m = len(bp)
-        lo = np.full(len(exclude), -1, dtype=np.int64)
-        hi = np.full(len(exclude), m - 1, dtype=np.int64)
-        while True:
-            open_ = hi - lo > 1
-            if not open_.any():
-                break
-            mid = np.where(open_, (lo + hi) // 2, hi)
-            ok = self.excess(bp[mid], exclude, right=True) >= 0
-            hi = np.where(open_ & ok, mid, hi)
-            lo = np.where(open_ & ~ok, mid, lo)
-        price = bp[hi].copy()
-        left = bp[np.maximum(hi - 1, 0)]
-        frac = np.zeros(len(exclude))
-        crossing = np.zeros(len(exclude), dtype=np.bool_)
-        inner = hi > 0
-        if inner.any():
-            f_left = self.excess(left, exclude, right=True)
-            g_right = self.excess(bp[hi], exclude, right=False)
-            crossing = inner & (g_right > 0) & (f_left < 0)
-            denom = np.where(crossing, g_right - f_left, 1.0)
-            frac = np.where(crossing, np.clip(-f_left / denom, 0.0, 1.0), 0.0)
-            interp = left + (bp[hi] - left) * frac
-            price = np.where(crossing, np.clip(interp, left, bp[hi]), price)
-        return price, left, bp[hi], crossing, frac
 
-    def clearing_prices(self, exclude: IntArray) -> FloatArray:
-        """Smallest clearing price without each agent in ``exclude`` (-1: nobody excluded)."""
-        return self._crossings(exclude)[0]
+        def excess(p: FloatArray, right: bool, rows: IntArray | None) -> FloatArray:
+            return self.excess(p, exclude if rows is None else exclude[rows], right)
+
+        return bisect_clearing(self.breakpoints, len(exclude), excess, guess)
+
+    def clearing_prices(self, exclude: IntArray, guess: IntArray | None = None) -> FloatArray:
+        """Smallest clearing price without each agent in ``exclude`` (-1: nobody excluded);
+        ``guess``: breakpoint indices to start the search from (see :func:`bisect_clearing`)."""
+        return self._crossings(exclude, guess)[0]
 
     def welfare(self, price: FloatArray, exclude: IntArray) -> FloatArray:
         """Optimal welfare at the clearing ``price`` (total surplus), without ``exclude``."""
@@ -388,6 +449,104 @@ class AggregateMarket:
         return np.bincount(self.pieces.owner, q, minlength=self.n).astype(np.float64)
 
 
+def aggregate_of(market: Market) -> AggregateMarket:
+    """The market's aggregate curves, built once per market (closed-form curves only)."""
+    cache = vars(market)
+    if "_aggregate" not in cache:
+        cache["_aggregate"] = AggregateMarket.from_table(market.table)
+    agg: AggregateMarket = cache["_aggregate"]
+    return agg
+
+
+def _total_excess(m: AggregateMarket, price: FloatArray, right: bool) -> FloatArray:
+    """``S - D`` of the whole market ``m`` at ``price`` (right or left limit in price)."""
+    return m.supply.quantity(price, right) - m.demand.quantity(-price, not right)
+
+
+def _side_totals(m: AggregateMarket, price: float) -> tuple[float, float, float, float]:
+    """Sums of the agents' response intervals at ``price``: supply low/high, demand low/high
+    (low/high as in :meth:`AggregateMarket.responses`: left/right limits on the r axis)."""
+    p = np.array([price])
+    return (
+        float(m.supply.quantity(p, False)[0]),
+        float(m.supply.quantity(p, True)[0]),
+        float(m.demand.quantity(-p, False)[0]),
+        float(m.demand.quantity(-p, True)[0]),
+    )
+
+
+class Replacement:
+    """The market with agent ``k``'s report replaced by another curve, cleared in ``O(log n)``
+    price probes: the other agents' curves are the market's aggregate minus ``k``'s own pieces
+    (tabulated once), plus the replacement's.
+
+    Same rules as :meth:`AggregateMarket.cleared` on the market with the replaced report: the
+    smallest clearing price over the breakpoints of the other agents and of the replacement,
+    interpolation inside an interval, rationing of indifferent agents at a breakpoint.
+    """
+
+    def __init__(self, agg: AggregateMarket, k: int) -> None:
+        self.agg = agg
+        self.k = k
+        mine = agg.pieces.owner == k
+        own = agg.pieces.take(mine)
+        sign = agg.sign[k : k + 1]
+        self.own = AggregateMarket.from_pieces(
+            sign, Pieces(own.t0, own.t1, own.size, np.zeros(own.t0.size, dtype=np.int64))
+        )
+        others = agg.pieces.take(~mine)
+        side = agg.sign[others.owner]
+        ramp = others.is_ramp
+        positions = np.concatenate([others.t0, others.t1[ramp]])
+        signs = np.concatenate([side, side[ramp]])
+        self.breakpoints = np.unique(positions * signs)  # r = p (producers), -p (buyers)
+
+    def _merged(self, new: AggregateMarket) -> FloatArray:
+        """The other agents' breakpoints with the replacement's inserted (one O(n) copy)."""
+        bp = self.breakpoints
+        if new.pieces.t0.size == 0:
+            return bp if bp.size else np.zeros(1)
+        extra = new.breakpoints
+        if bp.size == 0:
+            return extra
+        at = np.searchsorted(bp, extra)
+        present = (at < bp.size) & (bp[np.minimum(at, bp.size - 1)] == extra)
+        extra = extra[~present]
+        return np.insert(bp, np.searchsorted(bp, extra), extra)
+
+    def clear(self, new: AggregateMarket) -> tuple[float, float, float]:
+        """Clearing price, the replacing agent's quantity and the optimal welfare when agent
+        ``k`` reports ``new`` (a market of that one agent)."""
+        agg, own = self.agg, self.own
+
+        def excess(p: FloatArray, right: bool, rows: IntArray | None) -> FloatArray:
+            return (
+                _total_excess(agg, p, right)
+                - _total_excess(own, p, right)
+                + _total_excess(new, p, right)
+            )
+
+        prices, left, right, crossing, frac = bisect_clearing(self._merged(new), 1, excess)
+        price = float(prices[0])
+        if bool(crossing[0]):
+            start = float(new.quantities_at(float(left[0]), right_limit=True)[0])
+            end = float(new.quantities_at(float(right[0]), right_limit=False)[0])
+            q = start + float(frac[0]) * (end - start)
+        else:
+            a, b, c = _side_totals(agg, price), _side_totals(own, price), _side_totals(new, price)
+            s_lo, s_hi, d_lo, d_hi = (x - y + z for x, y, z in zip(a, b, c, strict=True))
+            traded = max(min(s_hi, d_hi), max(s_lo, d_lo))
+            lo_k, hi_k = (float(x[0]) for x in new.responses(price))
+            total_lo, total_hi = (s_lo, s_hi) if new.sign[0] > 0 else (d_lo, d_hi)
+            width = total_hi - total_lo
+            share = 0.0 if width <= 0 else min(max((traded - total_lo) / width, 0.0), 1.0)
+            q = lo_k + share * (hi_k - lo_k)
+        p = np.array([price])
+        none = np.array([-1], dtype=np.int64)
+        welfare = agg.welfare(p, none) - own.welfare(p, none) + new.welfare(p, none)
+        return price, q, float(welfare[0])
+
+
 @dataclass(frozen=True)
 class MarketSolution:
     """Optimum and counterfactuals as arrays (agent order)."""
@@ -413,7 +572,8 @@ def solve_all(agg: AggregateMarket) -> MarketSolution:
     everyone = np.arange(agg.n, dtype=np.int64)
     surplus = agg._own(everyone, np.full(agg.n, price), "surplus")
     values = price * q - agg.sign * surplus
-    prices = agg.clearing_prices(everyone)
+    at = np.searchsorted(agg.breakpoints, price)  # p* or the interval it lies in
+    prices = agg.clearing_prices(everyone, guess=np.full(agg.n, at, dtype=np.int64))
     w_minus = agg.welfare(prices, everyone)
     return MarketSolution(price, welfare, traded, q, values, w_minus)
 

@@ -14,6 +14,7 @@ benchmark) can go straight to event arrays without building a Python object per 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -38,10 +39,15 @@ class MarketDraw:
     slopes: FloatArray  # (n, 3) piecewise slopes
     lengths: FloatArray  # (n, 3) piecewise segment lengths
 
+    @cached_property
+    def n_producers(self) -> int:
+        """Number of producers (they come first)."""
+        return int((self.sign > 0).sum())
+
     def name(self, i: int) -> str:
         """``P<i>`` for producers, ``B<i>`` for buyers (1-based within the side)."""
-        n_prod = int((self.sign > 0).sum())
-        return f"P{i + 1}" if self.sign[i] > 0 else f"B{i - n_prod + 1}"
+        n_prod = self.n_producers
+        return f"P{i + 1}" if i < n_prod else f"B{i - n_prod + 1}"
 
     def market(self) -> Market:
         """The market as validated objects (for files, the CLI and tests)."""

@@ -13,6 +13,8 @@ piecewise-linear curves: it defaults to the last point's quantity).
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError
 from pivotal.errors import InputError, InvalidCurveError
 from pivotal.fileio import read_json
 from pivotal.markets.curves import Curve, CurveKind, Role, linear, piecewise_linear, quadratic
+from pivotal.markets.table import CurveTable, table_from_document
 from pivotal.results import sha256_of
 
 
@@ -39,28 +42,70 @@ class Agent:
         return self.curve.role
 
 
-@dataclass(frozen=True)
 class Market:
-    """A validated procurement market: unique names, at least one producer and one buyer."""
+    """A validated procurement market: unique names, at least one producer and one buyer.
 
-    agents: tuple[Agent, ...]
+    Built from agents (``Market(agents)``) or, for large files, from columns
+    (:meth:`from_table`, :class:`pivotal.markets.table.CurveTable`); each form is derived from
+    the other when first asked for, so a market read from a file of 10^6 agents is solved and
+    written without a Python object per agent.
+    """
 
-    def __post_init__(self) -> None:
-        seen: set[str] = set()
-        for agent in self.agents:
-            if not agent.name:
-                raise InputError("every agent needs a non-empty name", field="name")
-            if agent.name in seen:
-                raise InputError(
-                    f"agent name '{agent.name}' is used twice; names must be unique across "
-                    "producers and buyers",
-                    field="name",
-                )
-            seen.add(agent.name)
-        if not any(a.role is Role.PRODUCER for a in self.agents):
-            raise InputError("the market has no producers; add at least one", field="producers")
-        if not any(a.role is Role.BUYER for a in self.agents):
-            raise InputError("the market has no buyers; add at least one", field="buyers")
+    def __init__(self, agents: Iterable[Agent]) -> None:
+        self._agents: tuple[Agent, ...] | None = tuple(agents)
+        self._table: CurveTable | None = None
+        _check_agents(self._agents)
+
+    @classmethod
+    def from_table(cls, table: CurveTable) -> Market:
+        """A market from validated columns (names and sides are checked here)."""
+        self = cls.__new__(cls)
+        self._agents = None
+        self._table = table
+        names = table.names
+        if not all(names) or len(set(names)) != len(names) or not (table.sign > 0).any():
+            _check_agents(self.agents)  # names the problem
+        if not (table.sign < 0).any():
+            _check_agents(self.agents)
+        return self
+
+    @property
+    def agents(self) -> tuple[Agent, ...]:
+        """Producers and buyers (producers first when read from a file)."""
+        if self._agents is None:
+            assert self._table is not None
+            t = self._table
+            self._agents = tuple(Agent(name, t.curve(i)) for i, name in enumerate(t.names))
+        return self._agents
+
+    @property
+    def table(self) -> CurveTable:
+        """The curves as columns (closed-form curves only: ``ValueError`` otherwise)."""
+        if self._table is None:
+            agents = self.agents
+            self._table = CurveTable.from_curves(
+                [a.name for a in agents], [a.curve for a in agents]
+            )
+        return self._table
+
+    @property
+    def names(self) -> list[str]:
+        """Agent names in order."""
+        if self._table is not None:
+            return self._table.names
+        return [a.name for a in self.agents]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Market) and self.agents == other.agents
+
+    def __hash__(self) -> int:
+        return hash(self.agents)
+
+    def __repr__(self) -> str:
+        return f"Market({len(self)} agents)"
 
     @cached_property
     def producers(self) -> tuple[Agent, ...]:
@@ -75,12 +120,20 @@ class Market:
     @cached_property
     def index(self) -> dict[str, int]:
         """Position of each agent by name."""
-        return {a.name: i for i, a in enumerate(self.agents)}
+        return {name: i for i, name in enumerate(self.names)}
 
-    @property
+    @cached_property
     def closed_form(self) -> bool:
         """Whether every curve has closed-form responses (the O(n log n) path applies)."""
-        return all(a.curve.closed_form for a in self.agents)
+        return self._table is not None or all(a.curve.closed_form for a in self.agents)
+
+    def agent(self, name: str) -> Agent:
+        """One agent by name (built from the columns when needed)."""
+        i = self.index[name]
+        if self._agents is None:
+            assert self._table is not None
+            return Agent(name, self._table.curve(i))
+        return self._agents[i]
 
     def replace(self, name: str, curve: Curve) -> Market:
         """The same market with ``name``'s curve replaced (a misreport)."""
@@ -90,8 +143,11 @@ class Market:
         """The other agents (a counterfactual market may lack a side, so not a Market)."""
         return tuple(a for a in self.agents if a.name != name)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON input format."""
+    @cached_property
+    def _document(self) -> dict[str, Any]:
+        if self.closed_form:
+            producers, buyers = self.table.entries()
+            return {"producers": producers, "buyers": buyers}
 
         def entry(agent: Agent, key: str) -> dict[str, Any]:
             return {
@@ -105,12 +161,18 @@ class Market:
             "buyers": [entry(a, "benefit") for a in self.buyers],
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON input format (built once; the entries are shared: do not modify them)."""
+        doc = self._document
+        return {"producers": list(doc["producers"]), "buyers": list(doc["buyers"])}
+
     @cached_property
     def sha256(self) -> str:
         """Hash of the canonical JSON form. A ``marginal`` curve has no JSON form: it is hashed
         by its role, capacity and the qualified name of its function."""
         if self.closed_form:
-            return sha256_of(self.to_dict())
+            text = self.table.canonical_json()  # = canonical_json(self.to_dict()), faster
+            return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
         def entry(agent: Agent) -> dict[str, Any]:
             c = agent.curve
@@ -123,6 +185,25 @@ class Market:
             return {"name": agent.name, "role": c.role.value, "capacity": c.capacity, "curve": form}
 
         return sha256_of({"agents": [entry(a) for a in self.agents]})
+
+
+def _check_agents(agents: tuple[Agent, ...]) -> None:
+    """Non-empty unique names, at least one producer and one buyer."""
+    seen: set[str] = set()
+    for agent in agents:
+        if not agent.name:
+            raise InputError("every agent needs a non-empty name", field="name")
+        if agent.name in seen:
+            raise InputError(
+                f"agent name '{agent.name}' is used twice; names must be unique across "
+                "producers and buyers",
+                field="name",
+            )
+        seen.add(agent.name)
+    if not any(a.role is Role.PRODUCER for a in agents):
+        raise InputError("the market has no producers; add at least one", field="producers")
+    if not any(a.role is Role.BUYER for a in agents):
+        raise InputError("the market has no buyers; add at least one", field="buyers")
 
 
 class LinearIn(BaseModel):
@@ -210,7 +291,21 @@ def _describe(err: ValidationError) -> str:
 
 
 def market_from_document(doc: Any, *, source: str = "input") -> Market:
-    """Validate a parsed JSON document into a :class:`Market`."""
+    """Validate a parsed JSON document into a :class:`Market`.
+
+    A well-formed document goes straight into columns
+    (:func:`pivotal.markets.table.table_from_document`); anything else, including every
+    invalid document, is read agent by agent, which names the problem.
+    """
+    table = table_from_document(doc)
+    if table is not None:
+        return Market.from_table(table)
+    return market_per_agent(doc, source=source)
+
+
+def market_per_agent(doc: Any, *, source: str = "input") -> Market:
+    """:func:`market_from_document` agent by agent (pydantic models, then one validated
+    :class:`~pivotal.markets.curves.Curve` each): the path that names every problem."""
     if not isinstance(doc, dict):
         raise InputError(f"{source}: expected a JSON object with 'producers' and 'buyers'")
     try:
@@ -233,4 +328,11 @@ def load_market(path: str | Path) -> Market:
     return market_from_document(read_json(p), source=str(p))
 
 
-__all__ = ["Agent", "CurveKind", "Market", "load_market", "market_from_document"]
+__all__ = [
+    "Agent",
+    "CurveKind",
+    "Market",
+    "load_market",
+    "market_from_document",
+    "market_per_agent",
+]

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from pivotal.markets.aggregate import AggregateMarket, Replacement, aggregate_of
 from pivotal.markets.clearing import Clearing, clear
 from pivotal.markets.curves import Curve, CurveKind, linear, piecewise_linear, quadratic
-from pivotal.markets.market import Market
+from pivotal.markets.market import Agent, Market
 
 
 def withhold(curve: Curve, fraction: float) -> Curve:
@@ -61,24 +62,39 @@ class DeviationScorer:
     """Scores misreports of one agent under both mechanisms.
 
     ``W*_{-k}`` (the optimum without the agent, which no report of its own can change) is
-    computed once, by one clearing of the other agents.
+    computed once. With closed-form curves the market's aggregate curves are built once and each
+    misreport is cleared against the other agents' part of them
+    (:class:`pivotal.markets.aggregate.Replacement`: ``O(log n)`` price probes and one ``O(n)``
+    merge of breakpoints per misreport, not a new market); otherwise each misreport clears the
+    whole market again.
     """
 
     def __init__(self, market: Market, name: str) -> None:
         self.market = market
         self.name = name
-        self.agent = market.agents[market.index[name]]
-        self.w_minus = clear(market.without(name)).welfare
+        self.agent = market.agent(name)
+        self._replacement: Replacement | None = None
+        if market.closed_form:
+            agg = aggregate_of(market)
+            k = np.array([market.index[name]], dtype=np.int64)
+            self._replacement = Replacement(agg, int(k[0]))
+            self.w_minus = float(agg.welfare(agg.clearing_prices(k), k)[0])
+        else:
+            self.w_minus = clear(market.without(name)).welfare
+
+    def _clear(self, reported: Curve) -> tuple[float, float, float]:
+        """Price, the agent's quantity and the optimal welfare when it reports ``reported``."""
+        if self._replacement is not None and reported.closed_form:
+            return self._replacement.clear(AggregateMarket([Agent(self.name, reported)]))
+        result: Clearing = clear(self.market.replace(self.name, reported).agents)
+        return result.price, result.quantities[self.name], result.welfare
 
     def score(self, reported: Curve, description: str) -> DeviationResult:
         """Clear the market with ``reported`` for the agent and score it truthfully."""
-        market = self.market.replace(self.name, reported)
-        result: Clearing = clear(market.agents)
-        q = result.quantities[self.name]
+        p, q, welfare = self._clear(reported)
         true_value = self.agent.curve.value(q)
-        p = result.price
         uniform = self.agent.curve.sign * (p * q - true_value)  # p*y - c(y), or b(x) - p*x
-        others = result.welfare - (-reported.sign * reported.value(q))
+        others = welfare - (-reported.sign * reported.value(q))
         true_welfare = others + (-self.agent.curve.sign * true_value)
         vcg_utility = true_welfare - self.w_minus
         return DeviationResult(description, p, q, uniform, vcg_utility, true_welfare)
@@ -158,4 +174,8 @@ def best_withholding(market: Market, name: str, *, grid: int = 101) -> Withholdi
 
 def largest_producer(market: Market) -> str:
     """The producer with the largest capacity (first on ties)."""
+    if market.closed_form:
+        t = market.table
+        capacity = np.where(t.sign > 0, t.capacity, -np.inf)
+        return t.names[int(np.argmax(capacity))]  # argmax: the first of the largest
     return max(market.producers, key=lambda a: a.curve.capacity).name
