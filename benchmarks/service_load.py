@@ -5,8 +5,8 @@
 Starts the real coordinator (``pivotal serve coordinator``, one process, access log off) and
 runs N simulated agents as asyncio tasks in this process, each with its own connection: one
 WebSocket per agent (``ws``, the agents' default transport) or a long-polling HTTP client per
-agent (``http``); the simulated agents share one uvloop event loop, as the coordinator runs on
-uvloop too; they read and write JSON with pydantic-core, as the coordinator does, so that
+agent (``http``); the simulated agents share one uvloop event loop (asyncio's own when uvloop is
+not installed), as the coordinator runs on uvloop too; they read and write JSON with pydantic-core, as the coordinator does, so that
 the one client process stands in for 200 machines as cheaply as it can. Agents have private
 quadratic costs ``C(x) = a/2 ||x - t||^2`` with the closed-form best response, so their own
 compute is tiny and is measured and subtracted anyway. The stopping tolerance is unreachable,
@@ -32,12 +32,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import uvloop
 from pydantic_core import from_json, to_json
 from websockets.asyncio.client import connect
 
@@ -215,6 +215,18 @@ async def run(n_agents: int, rounds: int, transport: str) -> dict[str, Any]:
     }
 
 
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's event loop when it is installed (uvicorn[standard] brings it on most platforms,
+    and the coordinator then runs on it too), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        print("(uvloop is not installed: the simulated agents run on asyncio's event loop)")
+        return asyncio.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", default="10,50,200")
@@ -230,8 +242,7 @@ def main() -> None:
     print("|" + "---|" * 11)
     for transport in args.transport.split(","):
         for n in (int(x) for x in args.agents.split(",")):
-            # uvloop (installed with uvicorn[standard], which the coordinator runs on too)
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
                 report(runner.run(run(n, args.rounds, transport)))
 
 
