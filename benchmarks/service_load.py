@@ -7,10 +7,11 @@ runs N simulated agents as asyncio tasks in this process, each with its own conn
 WebSocket per agent (``ws``, the agents' default transport) or a long-polling HTTP client per
 agent (``http``); the simulated agents share one uvloop event loop (asyncio's own when uvloop is
 not installed), as the coordinator runs on uvloop too; they read and write JSON with
-pydantic-core, as the coordinator does, so that the one client process stands in for 200 machines as cheaply as it can. Agents have private
-quadratic costs ``C(x) = a/2 ||x - t||^2`` with the closed-form best response, so their own
-compute is tiny and is measured and subtracted anyway. The stopping tolerance is unreachable,
-so the joint run lasts exactly ``--rounds`` rounds.
+pydantic-core, as the coordinator does, so that the one client process stands in for 200
+machines as cheaply as it can. Agents have private quadratic costs ``C(x) = a/2 ||x - t||^2``
+with the closed-form best response, so their own compute is tiny and is measured and subtracted
+anyway. The stopping tolerance is unreachable, so the joint run lasts exactly ``--rounds``
+rounds.
 
 Per round ``r``: ``wall = open(r+1) - open(r)`` where ``open`` is the first moment any agent
 holds the round's task, and ``overhead = wall - max agent compute in r``. The overhead therefore
