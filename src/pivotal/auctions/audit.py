@@ -9,7 +9,8 @@ Checks on the outcome itself:
   :mod:`pivotal.auctions.core_payments`.
 
 Misreport search (a DSIC check by search, not a proof): for each bidder, with every other bidder
-truthful, run the mechanism on a set of deviations and score each with the bidder's *true*
+truthful, run the mechanism on a set of deviations (independent tasks on an
+:class:`~pivotal.engine.Engine`, like the counterfactuals) and score each with the bidder's *true*
 (reported) valuation, ``u = v_i(S') - p'_i``. The deviations are: scaling all values up or down,
 scaling or raising one bid, dropping a bid, keeping one bid only, claiming a bid's value for a
 strict sub-bundle, and seeded random perturbations. Under VCG no deviation may gain more than the
@@ -19,17 +20,20 @@ tolerance; under pay-as-bid shading finds gains.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from pivotal.auctions.bids import Auction, format_bundle
 from pivotal.auctions.core_payments import BlockingCoalition, is_in_core
+from pivotal.auctions.decomposition import components
 from pivotal.auctions.outcome import AuctionOutcome
 from pivotal.auctions.payment_rules import PaymentRule, run_auction
+from pivotal.auctions.winner_determination import solve_wdp
+from pivotal.engine import Engine, InProcessEngine
 from pivotal.results import Check, Tolerances
-from pivotal.solvers import SolverOptions
+from pivotal.solvers import SolverOptions, exactness
 
 ReportedBids = tuple[tuple[frozenset[str], float], ...]
 Mechanism = Callable[[Auction], AuctionOutcome]
@@ -256,6 +260,85 @@ def search_misreports(
     )
 
 
+@dataclass(frozen=True)
+class DeviationTask:
+    """Engine task: one bidder's true utility under one misreport, everyone else truthful, by
+    running the whole mechanism (core rules, pay-as-bid)."""
+
+    auction: Auction
+    bidder: str
+    bids: ReportedBids
+    rule: PaymentRule
+    options: SolverOptions | None
+    tolerances: Tolerances
+
+
+def deviation_utility(task: DeviationTask) -> float:
+    """Engine task: the bidder's true utility when it reports ``task.bids``."""
+    outcome = run_auction(
+        task.auction.replace_bids(task.bidder, task.bids),
+        task.rule,
+        task.options,
+        tolerances=task.tolerances,
+    )
+    won = outcome.allocation.get(task.bidder, ())
+    return task.auction.value(task.bidder, won) - outcome.payments.get(task.bidder, 0.0)
+
+
+@dataclass(frozen=True)
+class RestrictedTask:
+    """Engine task: the others' optimal welfare on the items outside ``bundle``.
+
+    ``others`` is the auction without the audited bidder; ``bundle`` empty gives ``W*_{-i}``.
+    """
+
+    others: Auction
+    bundle: frozenset[str]
+    options: SolverOptions
+
+
+def restricted_welfare(task: RestrictedTask) -> float:
+    """Engine task: ``R(S)``, the optimal welfare of the other bidders' bids disjoint from
+    ``S`` (winner determination per component, as the mechanism solves it)."""
+    bids = tuple(b for b in task.others.bids if not b.bundle & task.bundle)
+    if not bids:
+        return 0.0
+    auction = Auction(task.others.items, bids)
+    total = 0.0
+    for part in components(auction):
+        if part.bids:
+            allocation = solve_wdp(part.auction, task.options)
+            total += float(sum(part.auction.bids[j].value for j in allocation.winning_bids))
+    return total
+
+
+def vcg_deviation_utility(
+    auction: Auction,
+    bidder: str,
+    reported: ReportedBids,
+    restricted: Mapping[frozenset[str], float],
+    tie: float,
+) -> float:
+    """The bidder's true utility under VCG when it reports ``reported``, from the others'
+    restricted optima ``R(S)`` (``restricted[frozenset()]`` is ``W*_{-i}``).
+
+    Bids are exclusive (at most one per bidder wins), so the reported optimum is
+    ``W' = max(W*_{-i}, max_k b_k + R(S_k))``: the bidder wins its bid ``k`` reaching it, pays
+    the Clarke price ``W*_{-i} - (W' - b_k) = W*_{-i} - R(S_k)`` (clipped to ``[0, b_k]`` as
+    :func:`pivotal.auctions.clarke.vcg` clips it), or loses and pays 0. Among optima within
+    ``tie`` of each other (a tie the solver may break either way) the best utility for the
+    bidder is taken: the search never misses a tie-broken gain.
+    """
+    w_minus = restricted[frozenset()]
+    choices = [(w_minus, 0.0)]
+    for bundle, value in reported:
+        r = restricted[frozenset(bundle)]
+        payment = min(max(w_minus - r, 0.0), value)
+        choices.append((value + r, auction.value(bidder, bundle) - payment))
+    top = max(w for w, _ in choices)
+    return max(u for w, u in choices if w >= top - tie)
+
+
 def audit_auction(
     auction: Auction,
     rule: PaymentRule = PaymentRule.VCG,
@@ -265,32 +348,86 @@ def audit_auction(
     seed: int = 0,
     n_random: int = 20,
     tolerances: Tolerances | None = None,
-    on_bidder: Callable[[str], None] | None = None,
+    engine: Engine | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> AuditReport:
     """Certificates of ``rule``'s outcome and the best misreport gain per bidder.
 
     ``rng`` drives the random perturbations (default: ``numpy.random.default_rng(seed)``; the
-    seed is recorded). ``on_bidder`` is called after each bidder's search (progress display).
+    seed is recorded). The solves are independent tasks on ``engine`` (in-process by default),
+    like the mechanism's counterfactuals; ``on_progress(done, total)`` is called as they finish
+    (progress display). Under VCG the tasks are one winner determination per bundle that a
+    bidder's deviations name (the others' optimum outside it, :func:`restricted_welfare`) and
+    every deviation follows in closed form (:func:`vcg_deviation_utility`): 1,608 solves for the
+    3,832 deviations of the README's 120-bid example instead of 3,832 mechanism runs of 5 to 10
+    solves each. Under the other rules each deviation runs the whole mechanism
+    (:class:`DeviationTask`).
     """
     tol = tolerances or Tolerances()
     generator = rng if rng is not None else np.random.default_rng(seed)
-
-    def mechanism(a: Auction) -> AuctionOutcome:
-        return run_auction(a, rule, options, tolerances=tol)
-
-    outcome = mechanism(auction)
+    runner: Engine = engine or InProcessEngine()
+    opts = exactness(options)
+    outcome = run_auction(auction, rule, options, tolerances=tol, engine=runner)
     checks = outcome_checks(auction, outcome, tol)
     in_core, coalition = is_in_core(auction, outcome, tol, options)
-    results = []
-    for bidder in auction.bidders:
-        results.append(
-            search_misreports(
-                auction, bidder, mechanism, outcome.utilities[bidder], generator, n_random=n_random
-            )
-        )
-        if on_bidder is not None:
-            on_bidder(bidder)
+    # every deviation first, bidder by bidder (the random ones drawn in that order)
+    planned = [
+        (b, list(deviations(auction, b, generator, n_random=n_random))) for b in auction.bidders
+    ]
+    done = 0
+    total = 0
+
+    def progress(_: int, __: object) -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total)
+
     scale = max((b.value for b in auction.bids), default=1.0)
+    utilities: list[list[float]] = []
+    if rule is PaymentRule.VCG:
+        # one winner determination per bundle the bidder's deviations name, not per deviation
+        keys: list[tuple[int, frozenset[str]]] = []
+        for i, (_, devs) in enumerate(planned):
+            bundles = {frozenset[str](): None}
+            bundles.update({frozenset(bundle): None for dev in devs for bundle, _ in dev.bids})
+            keys += [(i, bundle) for bundle in bundles]
+        others = [auction.without(b) for b in auction.bidders]
+        total = len(keys)
+        if on_progress is not None:
+            on_progress(0, total)
+        values = runner.map(
+            restricted_welfare, [RestrictedTask(others[i], s, opts) for i, s in keys], progress
+        )
+        restricted: list[dict[frozenset[str], float]] = [{} for _ in planned]
+        for (i, bundle), value in zip(keys, values, strict=True):
+            restricted[i][bundle] = value
+        tie = tol.rel_tol * scale
+        utilities = [
+            [vcg_deviation_utility(auction, b, dev.bids, restricted[i], tie) for dev in devs]
+            for i, (b, devs) in enumerate(planned)
+        ]
+    else:
+        tasks = [
+            DeviationTask(auction, b, dev.bids, rule, options, tol)
+            for b, devs in planned
+            for dev in devs
+        ]
+        total = len(tasks)
+        if on_progress is not None:
+            on_progress(0, total)
+        flat = iter(runner.map(deviation_utility, tasks, progress))
+        utilities = [[next(flat) for _ in devs] for _, devs in planned]
+    results = []
+    for (bidder, devs), found in zip(planned, utilities, strict=True):
+        truthful = outcome.utilities[bidder]
+        best_u, best_desc = truthful, "truthful"
+        for dev, u in zip(devs, found, strict=True):
+            if u > best_u + 1e-12 * max(1.0, abs(best_u)):  # ignore floating-point noise
+                best_u, best_desc = u, dev.description
+        results.append(
+            MisreportResult(bidder, truthful, best_u, best_u - truthful, best_desc, len(devs))
+        )
     gainers = {m.bidder: m.gain for m in results if m.gain > tol.slack(scale)}
     checks.append(
         Check(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -10,7 +11,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from pivotal.auctions import (
@@ -267,6 +275,15 @@ def auction_audit(
     ] = 20,
     json_out: JsonOpt = False,
     time_limit: TimeLimitOpt = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="ENGINE",
+            help="Where the deviations and counterfactual solves run: inprocess, "
+            "processes[:N] or dask://HOST:PORT.",
+        ),
+    ] = "inprocess",
 ) -> None:
     """Certificates (IR, losers pay 0, no deficit) and a misreport search per bidder.
 
@@ -274,29 +291,44 @@ def auction_audit(
     """
     auction = load_auction(file)
     opts = _solver_options(time_limit)
-    with Progress(
-        TextColumn("misreport search"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=json_out or not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("", total=len(auction.bidders))
+    rule = PaymentRule(payments.value)
+    show = not json_out and err.is_terminal
+    with (
+        engine_from_spec(engine) as runner,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=not show,
+        ) as progress,
+    ):
+        task = progress.add_task(f"{rule.value} outcome, core check and W*_-i per bidder")
+        started = time.perf_counter()
 
-        def on_bidder(bidder: str) -> None:
-            progress.update(task, advance=1, description=f"bidder {bidder} done")
+        def on_progress(done: int, total: int) -> None:
+            if done == 0:
+                what = f"misreport search, {len(auction.bidders)} bidders: {total:,} solves"
+                progress.reset(task, total=total, description=what)
+                if not show and not json_out:  # piped: one line to say what is running
+                    err.print(f"{what} on {runner.name} ...")
+            progress.update(task, completed=done)
 
         report = audit_auction(
             auction,
-            PaymentRule(payments.value),
+            rule,
             opts,
             seed=seed,
             n_random=n_random,
-            on_bidder=on_bidder,
+            engine=runner,
+            on_progress=on_progress,
         )
+    if not show and not json_out:
+        err.print(f"audit done in {time.perf_counter() - started:.1f} s")
     if json_out:
         emit_json(report.to_dict(), None)
     else:
