@@ -155,15 +155,18 @@ def deploy(root: Path, scenario: Scenario, **kwargs: Any) -> Deployment:
 
 
 def follow_until(d: Deployment, phase: str, at_round: int) -> None:
-    """Follow the rounds as they complete (long poll on ``/status``) until the negotiation is
-    in ``phase`` at round ``at_round`` or later; fails if it ends first. Interval polling would
+    """Follow the rounds as they complete (long poll on ``/status``) until ``phase`` (the
+    current phase, or one of the protocol runs under way) is at round ``at_round`` or later;
+    fails if the negotiation ends first. Interval polling would
     miss a phase: over the WebSocket transport a round takes milliseconds."""
     seen = 0
     while True:
         status = httpx.get(f"{d.url}/status", params={"since": seen, "wait": 30}, timeout=40).json()
         assert status["status"] in ("running", "waiting"), status
         seen = len(status["residuals"])
-        if status["phase"] == phase and status["round"] >= at_round:
+        runs = status.get("runs") or {}  # the protocol runs go on together
+        at = runs.get(phase, status["round"] if status["phase"] == phase else -1)
+        if at >= at_round:
             return
 
 

@@ -155,10 +155,11 @@ def _run(
     while session.status == "running":
         for name in session.missing():
             task = session.task(name)
-            bad = hostile.pop((task.phase, task.round, name), None)
+            bad = hostile.pop((str(task.phase), task.round, name), None)
             if bad is not None:
                 before = (session.phase, session.round, session.missing(), session.task(name))
-                history = len(session._coordinator.history) if session._coordinator else 0
+                run = session.coordinators.get(task.phase)
+                history = len(run.history) if run is not None else 0
                 with pytest.raises(UnsafeStepError) as exc:
                     session.submit(name, task.phase, task.round, bad)
                 refused.append(str(exc.value))
@@ -169,8 +170,8 @@ def _run(
                     assert np.array_equal(again.z, before[3].z)
                     assert np.array_equal(again.prices, before[3].prices)  # type: ignore[arg-type]
                     assert again.rho == before[3].rho
-                if session._coordinator is not None:
-                    assert len(session._coordinator.history) == history
+                if run is not None:
+                    assert len(run.history) == history
             session.submit(name, task.phase, task.round, answer(parties[name], task))
     return refused
 

@@ -490,7 +490,9 @@ def test_restart_replays_and_a_tampered_database_is_refused(tmp_path: Path) -> N
             task = state.session.task(name)
             value = answer(parties[name], task)
             body = {"costs": value} if isinstance(value, dict) else {"plan": value.tolist()}
-            state.submit(name, Answer(schema_version=1, phase=task.phase, round=task.round, **body))
+            state.submit(
+                name, Answer(schema_version=1, phase=str(task.phase), round=task.round, **body)
+            )
     transfers = dict(state.outcome().transfers)
     state.store.close()
     again, tokens = open_state(d.db, None)  # a restart replays to the same outcome

@@ -1,7 +1,8 @@
 """The negotiation session as a state machine: order of answers and replay do not matter.
 
-The coordinator service relies on two properties checked here with hypothesis: within a step the
-order in which parties answer does not change anything, and replaying the recorded answers into a
+The coordinator service relies on two properties checked here with hypothesis: the order in which
+parties answer (within a step, and across the protocol runs that go on together) does not change
+the outcome beyond rounding, and replaying the recorded answers into a
 fresh session (all of them, or a prefix followed by live answers, as after a crash) gives
 bit-for-bit the same outcome. Reference: the in-order in-process run of the same agents.
 """
@@ -18,7 +19,13 @@ from hypothesis import strategies as st
 
 from pivotal.errors import InputError
 from pivotal.negotiation.scenario import generate_scenario
-from pivotal.negotiation.session import NegotiationSession, SessionTerms, StaleMessageError
+from pivotal.negotiation.session import (
+    JOINT,
+    NegotiationSession,
+    Phase,
+    SessionTerms,
+    StaleMessageError,
+)
 from pivotal.negotiation.simulation import build_parties
 from pivotal.negotiation.transfers import answer, settle
 from pivotal.results import sha256_of
@@ -34,15 +41,16 @@ def fresh() -> tuple[NegotiationSession, dict[str, Any]]:
 
 def drive(
     session: NegotiationSession, parties: dict[str, Any], order: random.Random | None
-) -> list[tuple[str, str, int, Any]]:
-    """Run to the end, answering in a shuffled order; return the accepted answers in order."""
+) -> list[tuple[str, Phase, int, Any]]:
+    """Run to the end, answering the open tasks of every party (one per protocol run that waits
+    for it: the runs go on together) in a shuffled order across parties and runs; return the
+    accepted answers in order."""
     log = []
     while session.status == "running":
-        names = list(session.missing())
+        open_tasks = [(name, task) for name in session.missing() for task in session.tasks(name)]
         if order is not None:
-            order.shuffle(names)
-        for name in names:
-            task = session.task(name)
+            order.shuffle(open_tasks)
+        for name, task in open_tasks:
             value = answer(parties[name], task)
             session.submit(name, task.phase, task.round, value)
             log.append((name, task.phase, task.round, value))
@@ -50,24 +58,37 @@ def drive(
 
 
 @pytest.fixture(scope="module")
-def reference() -> tuple[dict[str, float], list[tuple[str, str, int, Any]]]:
+def reference() -> tuple[dict[str, float], list[tuple[str, Phase, int, Any]], NegotiationSession]:
     session, parties = fresh()
     log = drive(session, parties, None)
-    return dict(settle(session, input_sha256=sha256_of("test-session")).transfers), log
+    transfers = dict(settle(session, input_sha256=sha256_of("test-session")).transfers)
+    return transfers, log, session
 
 
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
-def test_answer_order_within_a_step_does_not_matter(reference: Any, seed: int) -> None:
+def test_answer_order_does_not_change_the_money_beyond_its_bounds(
+    reference: Any, seed: int
+) -> None:
+    # Across runs the order changes which task each party solves first; PIQP keeps a little
+    # state between solves of one session (2 of 431 answers differed by 1e-13 of themselves),
+    # and a last-bit difference can move a Halpern restart, so a run may end at another point
+    # within its tolerance. Both outcomes are within their certified bounds of the exact VCG
+    # money, so of each other. Replay is bit for bit (the next test): it takes the recorded
+    # answers.
     session, parties = fresh()
     drive(session, parties, random.Random(seed))
-    assert dict(settle(session, input_sha256=sha256_of("test-session")).transfers) == reference[0]
+    got = settle(session, input_sha256=sha256_of("test-session"))
+    ref = settle(reference[2], input_sha256=sha256_of("test-session"))
+    for party, money in ref.transfers.items():
+        slack = got.transfer_bounds[party] + ref.transfer_bounds[party] + 1e-9 * abs(money)
+        assert abs(got.transfers[party] - money) <= slack, party
 
 
 @settings(max_examples=8, deadline=None)
 @given(cut=st.floats(0, 1))
 def test_replaying_a_prefix_then_going_on_is_exact(reference: Any, cut: float) -> None:
-    transfers, log = reference
+    transfers, log, _ = reference
     session, _ = fresh()
     stop = int(cut * len(log))
     for name, phase, round_, value in log[:stop]:
@@ -80,11 +101,11 @@ def test_replaying_a_prefix_then_going_on_is_exact(reference: Any, cut: float) -
 
 
 def test_stale_duplicate_and_malformed_answers(reference: Any) -> None:
-    _, log = reference
+    _, log, _ = reference
     session, _ = fresh()
     name, phase, round_, value = log[0]
     with pytest.raises(StaleMessageError):
-        session.submit(name, "joint", 3, value)
+        session.submit(name, JOINT, 3, value)
     with pytest.raises(InputError, match="plan: expected"):
         session.submit(name, phase, round_, np.zeros(1))
     with pytest.raises(InputError, match="finite"):
@@ -93,10 +114,14 @@ def test_stale_duplicate_and_malformed_answers(reference: Any) -> None:
     # the hub's status quo completed the step: the same answer again is now stale
     with pytest.raises(StaleMessageError):
         session.submit(name, phase, round_, value)
-    first = [e for e in log if e[1] == "joint" and e[2] == 0]
+    first = [e for e in log if e[1] == JOINT and e[2] == 0]
     session.submit(*first[0])
     assert session.submit(*first[0]) == "duplicate"
-    assert session.missing() == tuple(e[0] for e in first[1:])
+    # the joint run waits for the others; the first party still has the other runs to answer
+    assert JOINT not in [t.phase for t in session.tasks(first[0][0])]
+    for other in first[1:]:
+        assert JOINT in [t.phase for t in session.tasks(other[0])]
+    assert session.runs[JOINT] == 0 and len(session.runs) == 3  # joint and two counterfactuals
 
 
 def test_a_restart_changes_rho_by_at_most_the_bounded_factor() -> None:

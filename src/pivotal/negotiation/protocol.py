@@ -79,9 +79,11 @@ def answer(
 def drive(
     session: NegotiationSession, parties: Sequence[Party], log: MessageLog | None = None
 ) -> None:
-    """Run a session to its end with every party in this process."""
+    """Run a session to its end with every party in this process: in each exchange every party
+    with open tasks answers all of them (one task per running protocol run), as the service's
+    agents do with the tasks a message carries."""
     by_name = {p.name: p for p in parties}
     while session.status == "running":
         for name in session.missing():
-            task = session.task(name)
-            session.submit(name, task.phase, task.round, answer(by_name[name], task, log))
+            for task in session.tasks(name):
+                session.submit(name, task.phase, task.round, answer(by_name[name], task, log))

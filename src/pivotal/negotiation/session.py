@@ -3,17 +3,25 @@
 The session sequences the phases of :mod:`pivotal.negotiation.transfers` (DESIGN.md section 3):
 
 1. ``status_quo`` (only when the status quo is not given): the hub posts its preferred plan;
-2. ``joint``: consensus ADMM with every party;
-3. ``without:V`` for each vendor ``V`` (two or more vendors): consensus ADMM with ``V`` held at
-   its status-quo block by the session itself (``V`` has nothing to do in this phase);
-4. ``costs``: every party posts its scalar cost at each named plan it holds a part of, and
+2. the protocol runs, **concurrently**: ``joint``, consensus ADMM with every party, and (two or
+   more vendors) ``without:V`` for each vendor ``V``, consensus ADMM with ``V`` held at its
+   status-quo block by the session itself (``V`` has nothing to do in that run). Each run is a
+   coordinator of its own and advances when every answer of its round is in; a party's open
+   tasks are one per run that waits for it, and a transport sends them together (one message
+   per round carries every run's task), so a negotiation takes about as many exchanges as its
+   longest run instead of the sum of them. With ``warm_start_counterfactuals`` the
+   counterfactual runs start from the joint run's end, so they follow it;
+3. ``costs``: every party posts its scalar cost at each named plan it holds a part of, and
    for every run it took part in its value ``min C(x) + nu'x`` at the prices ``nu`` that
    certify the run (:mod:`pivotal.negotiation.certificate`);
 
-then the transfers. Parties see :class:`Task` objects and answer with :meth:`submit`; a phase
-round advances when every expected answer is in. The session is deterministic: replaying the
-accepted answers in the order they were accepted rebuilds the same state bit for bit, which is
-how the coordinator service resumes after a crash.
+then the transfers. Parties see :class:`Task` objects and answer with :meth:`submit`. The session
+is deterministic: the runs are independent of each other, so replaying the accepted answers in
+the order they were accepted rebuilds the same state bit for bit (each run sees its own answers
+in the same order), which is how the coordinator service resumes after a crash.
+
+Phases are :class:`Phase` values; their strings (``status_quo``, ``joint``, ``without:V``,
+``costs``) exist only at the wire and in the store (:meth:`Phase.parse`, ``str(phase)``).
 """
 
 from __future__ import annotations
@@ -23,12 +31,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 
+from pivotal.arrays import FloatArray
 from pivotal.errors import ConvergenceError, InputError, PivotalError, StateError, UnsafeStepError
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.certificate import fixed_term, lagrangian_prices, run_bound
@@ -36,9 +45,79 @@ from pivotal.negotiation.clarke import clarke_payments
 from pivotal.negotiation.coordinator import AdmmResult, Coordinator, PartyView, RoundRecord
 from pivotal.results import Provenance, Tolerances, package_version
 
-FloatArray = npt.NDArray[np.float64]
-TaskKind = Literal["status_quo", "best_response", "costs", "wait", "done", "failed"]
-PhaseRoundCallback = Callable[[str, RoundRecord], None]
+
+class TaskKind(StrEnum):
+    """What a party is asked to do now."""
+
+    STATUS_QUO = "status_quo"
+    """Post the plan you would choose alone (the hub, when no status quo is given)."""
+    BEST_RESPONSE = "best_response"
+    """Post ``argmin C(x) + prices'x + (rho/2)||x - z||^2``."""
+    COSTS = "costs"
+    """Post your cost at each named plan and your value at each named set of prices."""
+    WAIT = "wait"
+    """Nothing to do now: ask again."""
+    DONE = "done"
+    """The negotiation ended with an outcome."""
+    FAILED = "failed"
+    """The negotiation ended without one."""
+
+
+class PhaseKind(StrEnum):
+    """The kinds of phase of a negotiation."""
+
+    STATUS_QUO = "status_quo"
+    """The hub posts its preferred plan."""
+    JOINT = "joint"
+    """The protocol run with every party."""
+    WITHOUT = "without"
+    """The protocol run with one vendor held at its status quo."""
+    COSTS = "costs"
+    """The scalar cost and value queries."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A phase: its kind, and the vendor held at its status quo for ``without``."""
+
+    kind: PhaseKind
+    vendor: str = ""
+
+    def __str__(self) -> str:
+        """The wire and store form: ``status_quo``, ``joint``, ``without:V``, ``costs``."""
+        return f"without:{self.vendor}" if self.kind is PhaseKind.WITHOUT else self.kind.value
+
+    @classmethod
+    def without(cls, vendor: str) -> Phase:
+        """The run with ``vendor`` held at its status quo."""
+        return cls(PhaseKind.WITHOUT, vendor)
+
+    @classmethod
+    def parse(cls, text: str) -> Phase:
+        """A phase from its wire form.
+
+        Raises
+        ------
+        InputError
+            If ``text`` names no phase.
+        """
+        kind, sep, vendor = text.partition(":")
+        if kind == PhaseKind.WITHOUT and sep and vendor:
+            return cls.without(vendor)
+        if not sep and kind in (PhaseKind.STATUS_QUO, PhaseKind.JOINT, PhaseKind.COSTS):
+            return cls(PhaseKind(kind))
+        raise InputError(f"'{text}' is not a phase", field="phase")
+
+    @property
+    def is_run(self) -> bool:
+        """Whether the phase is a protocol run (``joint`` or ``without:V``)."""
+        return self.kind in (PhaseKind.JOINT, PhaseKind.WITHOUT)
+
+
+STATUS_QUO = Phase(PhaseKind.STATUS_QUO)
+JOINT = Phase(PhaseKind.JOINT)
+COSTS = Phase(PhaseKind.COSTS)
+PhaseRoundCallback = Callable[[Phase, RoundRecord], None]
 
 
 class StaleMessageError(StateError):
@@ -110,7 +189,7 @@ class SessionTerms:
 
 @dataclass(frozen=True)
 class Task:
-    """What a party is asked to do now.
+    """What a party is asked to do now (see :class:`TaskKind`).
 
     ``best_response``: return ``argmin C(x) + prices'x + (rho/2)||x - z||^2``;
     ``status_quo``: return the plan you would choose alone (the hub only);
@@ -120,7 +199,7 @@ class Task:
     """
 
     kind: TaskKind
-    phase: str
+    phase: Phase
     round: int
     z: FloatArray | None = None
     prices: FloatArray | None = None
@@ -157,6 +236,20 @@ class SessionOutcome:
     """Each run's certified cost error ``eps_R`` (``joint``, ``without:V``)."""
 
 
+@dataclass
+class _Run:
+    """A running protocol run: its coordinator, who answers it, the answers of its round."""
+
+    phase: Phase
+    coordinator: Coordinator
+    expected: tuple[str, ...]
+    fixed: tuple[str, FloatArray] | None
+    pending: dict[str, FloatArray] = field(default_factory=dict)
+
+
+Stage = Literal["status_quo", "runs", "costs"]
+
+
 class NegotiationSession:
     """The negotiation's state machine (see the module docstring).
 
@@ -182,106 +275,172 @@ class NegotiationSession:
         self.started = time.perf_counter()
         self.status: Literal["running", "done", "failed"] = "running"
         self.message = ""
-        self.phase = "status_quo"
-        self.round = 0
+        self.stage: Stage = "status_quo"
+        self.asked_status_quo = status_quo is None
         self._pending: dict[str, FloatArray | dict[str, float]] = {}
-        self._coordinator: Coordinator | None = None
-        self._fixed: tuple[str, FloatArray] | None = None
+        self._runs: dict[Phase, _Run] = {}
+        self._later: list[Phase] = []
         self.status_quo: tuple[FloatArray, ...] | None = None
         self.joint: AdmmResult | None = None
         self.counterfactuals: dict[str, AdmmResult] = {}
-        self.certificates: dict[str, RunCertificate] = {}
-        self._queue: list[str] = []
+        self.certificates: dict[Phase, RunCertificate] = {}
         self.reported_costs: dict[str, dict[str, float]] = {}
         self._parties = frozenset(terms.parties)
-        self._set_expected()
         if status_quo is not None:
             self._set_status_quo(self._checked_plan(np.concatenate(status_quo), terms.hub))
 
     # ----------------------------------------------------------------------- inspection
+    @property
+    def phase(self) -> Phase:
+        """The current phase: the first running run's during the runs (see :attr:`runs`)."""
+        if self.stage == "status_quo":
+            return STATUS_QUO
+        if self.stage == "costs" or not self._runs:
+            return COSTS
+        return next(iter(self._runs))
+
+    @property
+    def round(self) -> int:
+        """The current round of :attr:`phase` (0 outside the runs)."""
+        run = self._runs.get(self.phase)
+        return 0 if run is None else run.coordinator.round
+
+    @property
+    def runs(self) -> dict[Phase, int]:
+        """Every running protocol run and its current round."""
+        return {p: r.coordinator.round for p, r in self._runs.items()}
+
+    @property
+    def coordinators(self) -> dict[Phase, Coordinator]:
+        """The coordinator of every running protocol run."""
+        return {p: r.coordinator for p, r in self._runs.items()}
+
+    @property
+    def position(self) -> tuple[object, ...]:
+        """Where the negotiation is: changes whenever any step completes."""
+        return (self.status, self.stage, tuple(self.runs.items()))
+
+    @property
+    def wire_rounds(self) -> int:
+        """Exchanges of tasks and answers so far when every party answers all its open tasks
+        at once: the status-quo exchange (when asked), the runs (the longest one when they run
+        together; the joint run then the longest counterfactual with warm starts) and the
+        costs exchange."""
+        cf = [r.rounds for r in self.counterfactuals.values()]
+        cf += [r.coordinator.round for p, r in self._runs.items() if p != JOINT]
+        joint = self.joint.rounds if self.joint is not None else self.runs.get(JOINT, 0)
+        if self.terms.warm_start_counterfactuals:
+            runs = joint + max(cf, default=0)
+        else:
+            runs = max([joint, *cf])
+        return (
+            int(self.asked_status_quo) + runs + int(self.stage == "costs" or self.status == "done")
+        )
+
     def expected(self) -> tuple[str, ...]:
-        """Parties whose answer the current step needs (answered or not)."""
+        """Parties some current step needs an answer from (answered or not)."""
         if self.status != "running":
             return ()
-        return self._expected
-
-    def _set_expected(self) -> None:
-        if self.phase == "status_quo":
-            self._expected: tuple[str, ...] = (self.terms.hub,)
-        elif self.phase == "costs":
-            self._expected = self.terms.parties
-        else:
-            fixed = None if self._fixed is None else self._fixed[0]
-            self._expected = tuple(p for p in self.terms.parties if p != fixed)
-        self._expected_set = frozenset(self._expected)
+        if self.stage == "status_quo":
+            return (self.terms.hub,)
+        if self.stage == "costs":
+            return self.terms.parties
+        return tuple(
+            p for p in self.terms.parties if any(p in r.expected for r in self._runs.values())
+        )
 
     def missing(self) -> tuple[str, ...]:
-        """Parties the current step still waits for."""
-        return tuple(p for p in self.expected() if p not in self._pending)
+        """Parties with an open task (a step still waits for their answer)."""
+        if self.status != "running":
+            return ()
+        if self.stage != "runs":
+            return tuple(p for p in self.expected() if p not in self._pending)
+        return tuple(p for p in self.terms.parties if self._open_runs(p))
 
-    def complete(self) -> bool:
-        """Whether every expected answer of the current step is in."""
-        return len(self._pending) == len(self._expected)
+    def _open_runs(self, party: str) -> list[_Run]:
+        return [r for r in self._runs.values() if party in r.expected and party not in r.pending]
 
     def idle(self, party: str) -> bool:
         """Whether a party has nothing to do now while the negotiation runs (its task is
-        ``wait``): it is not part of this step or has answered it."""
-        return self.status == "running" and (
-            party not in self._expected_set or party in self._pending
-        )
+        ``wait``): no current step needs it, or it has answered them all."""
+        if self.status != "running":
+            return False
+        if self.stage == "runs":
+            return not self._open_runs(party)
+        return party not in self.expected() or party in self._pending
 
     def task(self, party: str) -> Task:
-        """The current task of a party."""
+        """The current task of a party (the first of :meth:`tasks`, or ``wait``, ``done``,
+        ``failed``)."""
+        tasks = self.tasks(party)
+        if tasks:
+            return tasks[0]
+        kind = {"done": TaskKind.DONE, "failed": TaskKind.FAILED}.get(self.status, TaskKind.WAIT)
+        return Task(kind, self.phase, self.round)
+
+    def tasks(self, party: str) -> tuple[Task, ...]:
+        """Every open task of a party: one per running protocol run that waits for it, the
+        status-quo or the costs task; empty when it has nothing to do."""
         if party not in self._parties:
             raise InputError(f"unknown party '{party}'")
-        if self.status == "done":
-            return Task("done", self.phase, self.round)
-        if self.status == "failed":
-            return Task("failed", self.phase, self.round)
-        if self.idle(party):
-            return Task("wait", self.phase, self.round)
-        if self.phase == "status_quo":
-            return Task("status_quo", self.phase, self.round)
-        if self.phase == "costs":
-            return Task(
-                "costs",
-                self.phase,
-                self.round,
-                plans=self._cost_plans(party),
-                values=self._value_prices(party),
-                max_quantity=self.terms.max_quantity,
+        if self.status != "running" or self.idle(party):
+            return ()
+        if self.stage == "status_quo":
+            return (Task(TaskKind.STATUS_QUO, STATUS_QUO, 0),)
+        if self.stage == "costs":
+            return (
+                Task(
+                    TaskKind.COSTS,
+                    COSTS,
+                    0,
+                    plans=self._cost_plans(party),
+                    values=self._value_prices(party),
+                    max_quantity=self.terms.max_quantity,
+                ),
             )
-        assert self._coordinator is not None
-        b = self._coordinator.broadcast(party)
-        return Task("best_response", self.phase, self.round, b.z, b.prices, b.rho)
+        out = []
+        for run in self._open_runs(party):
+            b = run.coordinator.broadcast(party)
+            out.append(Task(TaskKind.BEST_RESPONSE, run.phase, b.round, b.z, b.prices, b.rho))
+        return tuple(out)
+
+    def _where(self) -> str:
+        if self.status != "running":
+            return f"over ({self.status})"
+        if self.stage != "runs":
+            return f"at {self.phase} round 0"
+        return "at " + ", ".join(f"{p} round {r}" for p, r in self.runs.items())
 
     # ----------------------------------------------------------------------- answering
     def submit(
-        self, party: str, phase: str, round_: int, answer: FloatArray | Mapping[str, float]
+        self, party: str, phase: Phase, round_: int, answer: FloatArray | Mapping[str, float]
     ) -> Literal["accepted", "duplicate"]:
-        """Take a party's answer to its current task.
+        """Take a party's answer to one of its open tasks.
 
         Returns ``"duplicate"`` (and changes nothing) when the party already answered this step.
 
         Raises
         ------
         StaleMessageError
-            If ``phase``/``round_`` is not the current step or the party has nothing to answer.
+            If ``phase``/``round_`` is not a current step or the party has nothing to answer.
         InputError
             If the answer has the wrong form (length, non-finite or negative entries, labels).
         """
         if party not in self._parties:
             raise InputError(f"unknown party '{party}'")
-        if self.status != "running" or phase != self.phase or round_ != self.round:
+        run = self._runs.get(phase) if self.status == "running" else None
+        current = run.coordinator.round if run is not None else 0
+        if self.status != "running" or (run is None and phase != self.phase) or round_ != current:
             raise StaleMessageError(
-                f"the answer is for {phase} round {round_}, but the negotiation is at "
-                f"{self.phase} round {self.round} ({self.status})"
+                f"the answer is for {phase} round {round_}, but the negotiation is {self._where()}"
             )
-        if party not in self._expected_set:
-            raise StaleMessageError(f"party '{party}' has nothing to answer in {self.phase}")
+        if run is not None:
+            return self._submit_run(run, party, answer)
+        if party not in self.expected():
+            raise StaleMessageError(f"party '{party}' has nothing to answer in {phase}")
         if party in self._pending:
             return "duplicate"
-        if self.phase == "costs":
+        if self.stage == "costs":
             if not isinstance(answer, Mapping):
                 raise InputError(
                     "a costs answer is a mapping from plan label to cost", field="costs"
@@ -290,8 +449,8 @@ class NegotiationSession:
         else:
             if isinstance(answer, Mapping):
                 raise InputError("this step needs a plan, not costs", field="plan")
-            self._pending[party] = self._checked_plan(answer, party)
-        if self.complete():
+            self._pending[party] = self._checked_plan(answer, party, status_quo=True)
+        if len(self._pending) == len(self.expected()):
             try:
                 self._advance()
             except PivotalError:  # the step is refused with the answer that completed it
@@ -299,7 +458,27 @@ class NegotiationSession:
                 raise
         return "accepted"
 
-    def _checked_plan(self, answer: FloatArray, party: str) -> FloatArray:
+    def _submit_run(
+        self, run: _Run, party: str, answer: FloatArray | Mapping[str, float]
+    ) -> Literal["accepted", "duplicate"]:
+        if party not in run.expected:
+            raise StaleMessageError(f"party '{party}' has nothing to answer in {run.phase}")
+        if party in run.pending:
+            return "duplicate"
+        if isinstance(answer, Mapping):
+            raise InputError("this step needs a plan, not costs", field="plan")
+        run.pending[party] = self._checked_plan(answer, party)
+        if len(run.pending) == len(run.expected):
+            try:
+                self._advance_run(run)
+            except PivotalError:  # the round is refused with the answer that completed it
+                run.pending.pop(party, None)
+                raise
+        return "accepted"
+
+    def _checked_plan(
+        self, answer: FloatArray, party: str, *, status_quo: bool = False
+    ) -> FloatArray:
         arr = np.asarray(answer, dtype=np.float64)
         n = self.terms.local_size(party)
         if arr.shape != (n,):
@@ -315,7 +494,7 @@ class NegotiationSession:
                 f"max_quantity = {bound:.6g}",
                 field="plan",
             )
-        if self.phase == "status_quo" and np.any(arr < 0):
+        if status_quo and np.any(arr < 0):
             raise InputError("plan: a status-quo plan has no negative entries", field="plan")
         return arr.copy()
 
@@ -346,49 +525,38 @@ class NegotiationSession:
             blocks.append(full[start : start + n].copy())
             start += n
         self.status_quo = tuple(blocks)
-        self._queue = ["joint"]
-        if len(self.terms.vendors) > 1:
-            self._queue += [f"without:{v}" for v in self.terms.vendors]
-        self._queue.append("costs")
-        self._next_phase()
-
-    def _next_phase(self) -> None:
-        self.phase = self._queue.pop(0)
-        self.round = 0
+        self.stage = "runs"
         self._pending = {}
-        self._fixed = None
-        self._coordinator = None
-        if self.phase == "costs":
-            self._set_expected()
-            return
+        cfs = [Phase.without(v) for v in self.terms.vendors] if len(self.terms.vendors) > 1 else []
+        self._runs = {JOINT: self._new_run(JOINT)}
+        if self.terms.warm_start_counterfactuals:
+            self._later = cfs
+        else:
+            for phase in cfs:
+                self._runs[phase] = self._new_run(phase)
+
+    def _new_run(self, phase: Phase) -> _Run:
         assert self.status_quo is not None
         t = self.terms
-        if self.phase == "joint":
-            self._coordinator = Coordinator(
-                t.block_sizes,
-                t.views,
-                t.settings,
-                initial_plan=self.status_quo,
-                keep_plans=t.keep_plans,
-            )
-            self._set_expected()
-            return
-        vendor = self.phase.removeprefix("without:")
-        self._fixed = (vendor, self.status_quo[t.vendors.index(vendor)])
-        self._set_expected()
-        warm = t.warm_start_counterfactuals and self.joint is not None
-        self._coordinator = Coordinator(
+        fixed = None
+        if phase.kind is PhaseKind.WITHOUT:
+            fixed = (phase.vendor, self.status_quo[t.vendors.index(phase.vendor)])
+        warm = phase != JOINT and t.warm_start_counterfactuals and self.joint is not None
+        coordinator = Coordinator(
             t.block_sizes,
             t.views,
-            t.counterfactual_settings or t.settings,
+            t.settings if phase == JOINT else t.counterfactual_settings or t.settings,
             initial_plan=self.joint.plan if warm and self.joint else self.status_quo,
             initial_prices=self.joint.prices if warm and self.joint else None,
             keep_plans=t.keep_plans,
         )
+        expected = tuple(p for p in t.parties if fixed is None or p != fixed[0])
+        return _Run(phase, coordinator, expected, fixed)
 
     def _advance(self) -> None:
+        """Complete the status-quo or the costs step."""
         pending = self._pending
-        if self.phase == "status_quo":
+        if self.stage == "status_quo":
             plan = pending[self.terms.hub]
             assert not isinstance(plan, dict)
             saved = dict(self.__dict__)
@@ -399,50 +567,54 @@ class NegotiationSession:
                 self.__dict__.update(saved)
                 raise
             return
-        if self.phase == "costs":
-            reported = {p: dict(v) for p, v in pending.items() if isinstance(v, dict)}
-            payments = self._payments(reported)
-            bad = [v for v, money in payments.items() if not math.isfinite(money)]
-            if bad:
-                raise UnsafeStepError(
-                    f"the reported costs give a non-finite payment for {bad}", field="costs"
-                )
-            self.reported_costs = reported
-            self.status = "done"
-            self._pending = {}
-            return
-        assert self._coordinator is not None
-        responses = {p: v for p, v in pending.items() if not isinstance(v, dict)}
-        if self._fixed is not None:
-            responses[self._fixed[0]] = self._fixed[1].copy()
-        more = self._coordinator.advance(responses)
-        if self.on_round is not None:
-            self.on_round(self.phase, self._coordinator.history[-1])
+        reported = {p: dict(v) for p, v in pending.items() if isinstance(v, dict)}
+        payments = self._payments(reported)
+        bad = [v for v, money in payments.items() if not math.isfinite(money)]
+        if bad:
+            raise UnsafeStepError(
+                f"the reported costs give a non-finite payment for {bad}", field="costs"
+            )
+        self.reported_costs = reported
+        self.status = "done"
         self._pending = {}
+
+    def _advance_run(self, run: _Run) -> None:
+        """Complete a round of one protocol run."""
+        responses = dict(run.pending)
+        if run.fixed is not None:
+            responses[run.fixed[0]] = run.fixed[1].copy()
+        more = run.coordinator.advance(responses)
+        if self.on_round is not None:
+            self.on_round(run.phase, run.coordinator.history[-1])
+        run.pending = {}
         if more:
-            self.round += 1
             return
-        result = self._coordinator.result()
-        self.certificates[self.phase] = self._certificate(result)
-        if self.phase == "joint":
+        result = run.coordinator.result()
+        self.certificates[run.phase] = self._certificate(run, result)
+        del self._runs[run.phase]
+        if run.phase == JOINT:
             self.joint = result
             what = "the joint protocol run"
         else:
-            vendor = self.phase.removeprefix("without:")
-            self.counterfactuals[vendor] = result
-            what = f"the counterfactual run without '{vendor}'"
+            self.counterfactuals[run.phase.vendor] = result
+            what = f"the counterfactual run without '{run.phase.vendor}'"
         if not result.converged and self.terms.require_convergence:
             self.status = "failed"
             self.message = convergence_message(result, what)
             return
-        self._next_phase()
+        if run.phase == JOINT:
+            for phase in self._later:
+                self._runs[phase] = self._new_run(phase)
+            self._later = []
+        if not self._runs:
+            self.stage = "costs"
+            self._pending = {}
 
-    def _certificate(self, result: AdmmResult) -> RunCertificate:
+    def _certificate(self, run: _Run, result: AdmmResult) -> RunCertificate:
         """The query prices of a finished run (see :mod:`pivotal.negotiation.certificate`)."""
-        assert self.status_quo is not None
         t = self.terms
-        held = None if self._fixed is None else self._fixed[0]
-        fixed = {} if self._fixed is None else {t.vendors.index(self._fixed[0]): self._fixed[1]}
+        held = None if run.fixed is None else run.fixed[0]
+        fixed = {} if run.fixed is None else {t.vendors.index(run.fixed[0]): run.fixed[1]}
         free = {p: mu for p, mu in result.answer_prices.items() if p != held}
         prices = lagrangian_prices(t.views, t.block_sizes, free, hub=t.hub, fixed=fixed)
         return RunCertificate(prices, fixed_term(prices[t.hub], t.block_sizes, fixed))
@@ -461,7 +633,7 @@ class NegotiationSession:
     def _value_prices(self, party: str) -> dict[str, FloatArray]:
         """The value queries of a party: one per run it was free in."""
         return {
-            VALUE_LABEL + phase: c.prices[party]
+            VALUE_LABEL + str(phase): c.prices[party]
             for phase, c in self.certificates.items()
             if party in c.prices
         }
@@ -476,28 +648,32 @@ class NegotiationSession:
                 return np.concatenate(plan)
             return np.asarray(plan[t.vendors.index(party)]).copy()
 
-        plans = {"status_quo": part(self.status_quo), "joint": part(self.joint.plan)}
+        plans = {str(STATUS_QUO): part(self.status_quo), str(JOINT): part(self.joint.plan)}
         for v in t.vendors:
             if v != party:
-                plans[f"without:{v}"] = part(self._cf_plan(v))
+                plans[str(Phase.without(v))] = part(self._cf_plan(v))
         return plans
 
     # ----------------------------------------------------------------------- outcome
     def outcome(self) -> SessionOutcome:
         """The plans, reported costs and each vendor's payment (once the session is done)."""
         if self.status != "done":
-            raise InputError(f"the negotiation is not finished ({self.status}, {self.phase})")
+            raise StateError(f"the negotiation is not finished ({self.status}, {self.phase})")
         assert self.status_quo is not None and self.joint is not None
         t = self.terms
         rc = self.reported_costs
-        costs = {p: {"status_quo": rc[p]["status_quo"], "joint": rc[p]["joint"]} for p in t.parties}
-        cf_costs = {v: {p: rc[p][f"without:{v}"] for p in t.parties if p != v} for v in t.vendors}
+        sq, joint = str(STATUS_QUO), str(JOINT)
+        costs = {p: {"status_quo": rc[p][sq], "joint": rc[p][joint]} for p in t.parties}
+        cf_costs = {
+            v: {p: rc[p][str(Phase.without(v))] for p in t.parties if p != v} for v in t.vendors
+        }
         payments = self._payments(rc)
         run_bounds = {}
         for phase, c in self.certificates.items():
-            upper = sum(rc[p][phase] for p in c.prices)
-            values = {p: rc[p][VALUE_LABEL + phase] for p in c.prices}
-            run_bounds[phase] = run_bound(upper, values, c.fixed)
+            label = str(phase)
+            upper = sum(rc[p][label] for p in c.prices)
+            values = {p: rc[p][VALUE_LABEL + label] for p in c.prices}
+            run_bounds[label] = run_bound(upper, values, c.fixed)
         return SessionOutcome(
             plan=self.joint.plan,
             status_quo_plan=self.status_quo,
@@ -512,9 +688,10 @@ class NegotiationSession:
     def _payments(self, reported: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
         """Each vendor's Clarke payment from the reported costs (DESIGN.md section 3)."""
         t = self.terms
-        joint = {p: reported[p]["joint"] for p in t.parties}
+        joint = {p: reported[p][str(JOINT)] for p in t.parties}
         without = {
-            v: {p: reported[p][f"without:{v}"] for p in t.parties if p != v} for v in t.vendors
+            v: {p: reported[p][str(Phase.without(v))] for p in t.parties if p != v}
+            for v in t.vendors
         }
         return clarke_payments(t.vendors, joint, without)
 

@@ -39,7 +39,9 @@ from pivotal.negotiation.clarke import clarke_transfers
 from pivotal.negotiation.coordinator import AdmmResult, RoundRecord
 from pivotal.negotiation.protocol import MessageLog, RoundCallback, answer, drive
 from pivotal.negotiation.session import (
+    JOINT,
     NegotiationSession,
+    Phase,
     SessionTerms,
     party_views,
     raise_if_failed,
@@ -175,8 +177,8 @@ def negotiate(
         max_quantity=max_quantity,
     )
 
-    def forward(phase: str, record: RoundRecord) -> None:
-        if on_round is not None and phase == "joint":
+    def forward(phase: Phase, record: RoundRecord) -> None:
+        if on_round is not None and phase == JOINT:
             on_round(record)
 
     session = NegotiationSession(terms, status_quo, on_round=forward)

@@ -32,7 +32,7 @@ from pivotal.errors import ConvergenceError, InputError, ServiceError
 from pivotal.negotiation.agents import LpParty, Party
 from pivotal.negotiation.deployment import config_from_document, load_private
 from pivotal.negotiation.protocol import answer
-from pivotal.negotiation.session import Task
+from pivotal.negotiation.session import Phase, Task, TaskKind
 from pivotal.service.wire import SCHEMA_VERSION
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -78,9 +78,9 @@ class Agent:
         self._coordinator = coordinator.rstrip("/")
         self._token = token
         self._party: LpParty | None = None
-        self._last: tuple[tuple[str, int], dict[str, Any]] | None = None
-        self._phases: tuple[str, ...] = ()
-        self._seen: tuple[int, int, str, int] | None = None  # furthest step seen committed
+        self._answers: dict[tuple[str, int], dict[str, Any]] = {}  # kept until superseded
+        self._seen_stage = -1  # furthest stage seen: status quo 0, runs 1, costs 2, done 3
+        self._seen: dict[str, int] = {}  # furthest round seen per phase
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -118,13 +118,6 @@ class Agent:
             response = self._request("GET", "/v1/terms")
             _expect(response, "reading the terms")
             config = config_from_document(response.json()["config"], source="coordinator terms")
-            vendors = [v.name for v in config.vendors]
-            self._phases = (
-                "status_quo",
-                "joint",
-                *(f"without:{v}" for v in (vendors if len(vendors) > 1 else [])),
-                "costs",
-            )
             party = load_private(self.private, config)
             if party.name != self.party_name:
                 raise InputError(
@@ -136,12 +129,28 @@ class Agent:
         return self._party
 
     def answer(self, task: dict[str, Any]) -> dict[str, Any]:
-        """The body answering a task (the only use of the private data)."""
-        key = (task["phase"], task["round"])
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]
-        body = answer_body(self._party_model(), task)
-        self._last = (key, body)
+        """The body answering a task and every task of its ``more`` (the only use of the
+        private data). An answer is kept while its task may come back (a coordinator restart, a
+        lost reply, or a message listing it again beside a run that moved on) and sent again
+        unchanged."""
+        items = [task, *(task.get("more") or [])]
+        for item in items:
+            key = (item["phase"], item["round"])
+            if key not in self._answers:
+                full = item if item is task else {"kind": "best_response", **item}
+                self._answers[key] = answer_body(self._party_model(), full)
+        keys = {(item["phase"], item["round"]) for item in items}
+        for key in [k for k in self._answers if k not in keys]:
+            del self._answers[key]  # superseded: that step is over
+        body = dict(self._answers[(task["phase"], task["round"])])
+        body["more"] = [
+            {
+                k: v
+                for k, v in self._answers[(i["phase"], i["round"])].items()
+                if k != "schema_version"
+            }
+            for i in items[1:]
+        ]
         return body
 
     def run(self) -> dict[str, Any]:
@@ -164,22 +173,29 @@ class Agent:
         behind what its agents saw unless its database went back in time (restored from an
         older copy, or a lost write-ahead log). Re-running those rounds silently would let the
         outcome depend on damage, so the agent stops and says so."""
-        phase, round_ = task["phase"], task["round"]
-        if phase not in self._phases:
-            return
         done = task["kind"] == "done"
-        at = (len(self._phases) if done else self._phases.index(phase), round_, phase, round_)
-        if self._seen is not None and at[:2] < self._seen[:2]:
-            _, _, seen_phase, seen_round = self._seen
-            now = "finished" if done else f"at {phase} round {round_}"
+        items = [task, *(task.get("more") or [])]
+        stage = 3 if done else _STAGES.get(task["phase"].partition(":")[0], -1)
+        if stage < 0:
+            return
+        behind = None
+        if stage < self._seen_stage:
+            behind = max(self._seen.items(), key=lambda kv: kv[1], default=("costs", 0))
+        for item in items if not done else []:
+            seen = self._seen.get(item["phase"], -1)
+            if item["round"] < seen:
+                behind = (item["phase"], seen)
+        if behind is not None:
+            now = "finished" if done else f"at {task['phase']} round {task['round']}"
             raise ServiceError(
-                f"the coordinator is {now}, but this agent saw {seen_phase} round {seen_round} "
+                f"the coordinator is {now}, but this agent saw {behind[0]} round {behind[1]} "
                 "committed before: its database was rolled back (restored from an older copy "
                 "or its write-ahead log lost); stopped, so that no round is run twice (the "
                 "operator must restore the latest database)"
             )
-        if self._seen is None or at[:2] > self._seen[:2]:
-            self._seen = at
+        self._seen_stage = max(self._seen_stage, stage)
+        for item in items if not done else []:
+            self._seen[item["phase"]] = max(self._seen.get(item["phase"], -1), item["round"])
 
     def _step(self, task: dict[str, Any]) -> dict[str, Any] | None:
         """The answer to a task, or ``None`` once the negotiation is over."""
@@ -290,6 +306,10 @@ class Agent:
             delay = min(2.0, delay * 2)
 
 
+_STAGES = {"status_quo": 0, "joint": 1, "without": 1, "costs": 2}
+"""The order of a phase's stage (the runs go on together)."""
+
+
 def session_task(task: dict[str, Any]) -> Task:
     """A wire task (a :class:`~pivotal.service.wire.TaskMessage` document) as the session's
     :class:`~pivotal.negotiation.session.Task`."""
@@ -299,8 +319,8 @@ def session_task(task: dict[str, Any]) -> Task:
 
     bound = task.get("max_quantity")
     return Task(
-        task["kind"],
-        task["phase"],
+        TaskKind(task["kind"]),
+        Phase.parse(task["phase"]),
         task["round"],
         z=array(task.get("z")),
         prices=array(task.get("prices")),

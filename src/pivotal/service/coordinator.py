@@ -29,7 +29,7 @@ from pivotal.names import OPERATOR, token_hash
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import NegotiationConfig, config_from_document
 from pivotal.negotiation.result import negotiation_result
-from pivotal.negotiation.session import NegotiationSession, StaleMessageError, Task
+from pivotal.negotiation.session import NegotiationSession, Phase, StaleMessageError, Task
 from pivotal.negotiation.transfers import NegotiationOutcome, settle
 from pivotal.results import sha256_of
 from pivotal.service.store import Store, Value
@@ -75,7 +75,7 @@ class CoordinatorState:
         )
         try:
             for a in store.answers():
-                self.session.submit(a.party, a.phase, a.round, a.value)
+                self.session.submit(a.party, Phase.parse(a.phase), a.round, a.value)
                 replayed += 1
         except StoreError:
             raise
@@ -89,7 +89,7 @@ class CoordinatorState:
         self.closing = False
         self.on_finish: Callable[[CoordinatorState], None] | None = None
         self.round_opened = time.monotonic()
-        self._position = (self.session.phase, self.session.round)
+        self._position = self.session.position
         if replayed:
             log.info(
                 "resumed from %s: %d answers replayed, at %s round %d (%s)",
@@ -125,7 +125,8 @@ class CoordinatorState:
         return owner
 
     # ------------------------------------------------------------------ progress
-    def _on_round(self, phase: str, record: RoundRecord) -> None:
+    def _on_round(self, run: Phase, record: RoundRecord) -> None:
+        phase = str(run)
         point = ResidualPoint(
             phase=phase,
             round=record.round,
@@ -179,7 +180,7 @@ class CoordinatorState:
         return Status(
             negotiation=self.config.name,
             status=state,
-            phase=s.phase,
+            phase=str(s.phase),
             round=s.round,
             parties=list(self.config.parties),
             waiting_for=missing,
@@ -187,6 +188,7 @@ class CoordinatorState:
             round_deadline_seconds=self.config.round_deadline_seconds,
             message=s.message,
             residuals=self.residuals,
+            runs={str(p): r for p, r in s.runs.items()},
         )
 
     def task(self, party: str) -> TaskMessage:
@@ -197,13 +199,14 @@ class CoordinatorState:
     def task_document(self, party: str) -> dict[str, Any]:
         """A party's current task as the plain JSON document of a :class:`TaskMessage` (every
         field, in the model's order): the WebSocket stream serializes it directly."""
-        t: Task = self.session.task(party)
+        tasks = self.session.tasks(party)
+        t: Task = tasks[0] if tasks else self.session.task(party)
         return {
             "schema_version": SCHEMA_VERSION,
             "negotiation": self.config.name,
             "party": party,
             "kind": t.kind,
-            "phase": t.phase,
+            "phase": str(t.phase),
             "round": t.round,
             "z": None if t.z is None else t.z.tolist(),
             "prices": None if t.prices is None else t.prices.tolist(),
@@ -211,6 +214,16 @@ class CoordinatorState:
             "plans": {k: v.tolist() for k, v in t.plans.items()},
             "values": {k: v.tolist() for k, v in t.values.items()},
             "max_quantity": t.max_quantity if t.kind == "costs" else None,
+            "more": [
+                {
+                    "phase": str(m.phase),
+                    "round": m.round,
+                    "z": None if m.z is None else m.z.tolist(),
+                    "prices": None if m.prices is None else m.prices.tolist(),
+                    "rho": m.rho,
+                }
+                for m in tasks[1:]
+            ],
             "message": self.session.message,
         }
 
@@ -261,10 +274,13 @@ class CoordinatorState:
         else:
             raise InputError("an answer needs 'plan' or 'costs'")
         s = self.session
-        result = s.submit(party, answer.phase, answer.round, value)
-        if result == "accepted":
-            self._pending_answers.append((answer.phase, answer.round, party, value))
-        position = (s.phase, s.round)
+        result = self._submit_one(party, answer.phase, answer.round, value)
+        for item in answer.more:  # the other runs' answers, each taken on its own
+            try:
+                self._submit_one(party, item.phase, item.round, np.asarray(item.plan))
+            except StaleMessageError:  # that run moved on meanwhile: its current task follows
+                continue
+        position = s.position
         if position != self._position or s.status != "running":
             self.flush()
             self._position = position
@@ -274,6 +290,18 @@ class CoordinatorState:
                 if self.on_finish is not None:
                     self.on_finish(self)
             self.wake_all()
+        return result
+
+    def _submit_one(self, party: str, phase: str, round_: int, value: Value) -> str:
+        try:
+            run = Phase.parse(phase)
+        except InputError:
+            raise StaleMessageError(
+                f"the answer is for {phase} round {round_}, which is no phase of this negotiation"
+            ) from None
+        result = self.session.submit(party, run, round_, value)
+        if result == "accepted":
+            self._pending_answers.append((phase, round_, party, value))
         return result
 
     def flush(self) -> None:

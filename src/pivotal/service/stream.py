@@ -39,7 +39,7 @@ class _Outbox:
     def __init__(self, party: str, websocket: WebSocket) -> None:
         self.party = party
         self.websocket = websocket
-        self.sent: tuple[str, int, str] | None = None  # (phase, round, status) of the last task
+        self.sent: tuple[object, ...] | None = None  # the session's position at the last task
         self.ack: tuple[str, str, int] | None = None  # (status, phase, round) to acknowledge
         self.lock = asyncio.Lock()
         self.closed = False
@@ -107,7 +107,7 @@ class Streams:
             session = state.session
             if session.idle(outbox.party):
                 return
-            key = (session.phase, session.round, session.status)
+            key = session.position
             if key == outbox.sent:
                 return
             task = state.task_document(outbox.party)

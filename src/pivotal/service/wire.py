@@ -76,8 +76,21 @@ class Status(_Out):
     round_deadline_seconds: float
     message: str = ""
     residuals: list[ResidualPoint] = []
+    runs: dict[str, int] = {}
+    """Every protocol run under way (they run together) and its current round."""
     own_residuals: list[OwnResidual] | None = None
     """With a party's bearer token only: that party's own absolute residuals per round."""
+
+
+class TaskItem(BaseModel):
+    """Another open best-response task of the party, in another protocol run (the runs go on
+    together: one message carries every run's task)."""
+
+    phase: str
+    round: int
+    z: list[float]
+    prices: list[float]
+    rho: float
 
 
 class TaskMessage(_Out):
@@ -101,7 +114,18 @@ class TaskMessage(_Out):
     plans: dict[str, list[float]] = {}
     values: dict[str, list[float]] = {}
     max_quantity: float | None = None
+    more: list[TaskItem] = []
+    """The party's other open best-response tasks (answer each in ``Answer.more``)."""
     message: str = ""
+
+
+class AnswerItem(BaseModel):
+    """The plan answering one of ``TaskMessage.more``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    phase: Name
+    round: int = Field(ge=0, le=10**9)
+    plan: list[FiniteFloat] = Field(max_length=10**6)
 
 
 class Answer(BaseModel):
@@ -116,6 +140,8 @@ class Answer(BaseModel):
     round: int = Field(ge=0, le=10**9)
     plan: list[FiniteFloat] | None = Field(default=None, max_length=10**6)
     costs: dict[Name, FiniteFloat] | None = Field(default=None, max_length=10**4)
+    more: list[AnswerItem] = Field(default=[], max_length=10**3)
+    """Answers to the task's ``more`` items (each is taken as a separate answer)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Answer:
