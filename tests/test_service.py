@@ -377,6 +377,14 @@ def test_fuzz_every_endpoint_without_5xx(served: Deployment) -> None:
         def check(case: Any) -> None:
             if isinstance(case.query, dict) and isinstance(case.query.get("wait"), int | float):
                 case.query["wait"] = min(case.query["wait"], 0.2)  # long polls: keep it quick
+            if (
+                headers
+                and isinstance(case.path_parameters, dict)
+                and "party" in case.path_parameters
+            ):
+                # a party's token is checked before its body: fuzz the retailer's own endpoints
+                # (another party's path is a 403 whatever the body)
+                case.path_parameters["party"] = "retailer"
             response = case.call(headers=headers, timeout=10)
             codes.append(response.status_code)
             if response.status_code >= 500:

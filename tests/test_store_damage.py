@@ -22,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -201,3 +202,32 @@ def test_a_database_rolled_back_under_running_agents_is_named(running: Deploymen
     status = d.status()  # the coordinator ran nothing again: nobody answered the old rounds
     assert status["status"] in ("running", "waiting")
     assert len(status["residuals"]) <= at_copy + 1
+
+
+def test_a_round_that_cannot_be_committed_is_a_store_error_or_the_servers_stop(
+    tmp_path: Path,
+) -> None:
+    """The session moved on but the database did not: the library raises StoreError; the
+    server's hook (which stops the process so that a restart replays) gets the same error."""
+    from pivotal.errors import StoreError
+
+    def complete_a_step(state: Any, d: Deployment) -> None:
+        config = load_config(d.config)
+        for name in state.session.missing():  # the last answer completes the step: a commit
+            task = state.session.task(name)
+            value = answer(load_private(d.private(name), config), task)
+            body = {"costs": value} if isinstance(value, dict) else {"plan": value.tolist()}
+            state.submit(name, Answer(schema_version=1, phase=task.phase, round=task.round, **body))
+
+    d = deploy(tmp_path / "library", truck_example())
+    state, _ = open_state(d.db, d.config)
+    state.store.close()  # every later write fails (sqlite3.ProgrammingError)
+    with pytest.raises(StoreError, match="cannot commit to"):
+        complete_a_step(state, d)
+    d = deploy(tmp_path / "server", truck_example())
+    state, _ = open_state(d.db, d.config)
+    stopped: list[StoreError] = []
+    state.on_lost_commit = stopped.append
+    state.store.close()
+    complete_a_step(state, d)
+    assert len(stopped) == 1 and "cannot commit to" in str(stopped[0])

@@ -9,6 +9,7 @@ coordinator holds only public terms) and no centralized check.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pivotal.arrays import FloatArray
@@ -83,6 +84,49 @@ class NegotiationResult(ResultDocument):
     centralized_gains: dict[str, float] | None = None
     price_trajectories: dict[str, list[float]] | None = None
     input: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PartyShare:
+    """What one party may see of an outcome: the plan blocks it holds (the retailer every
+    block, a vendor its own), at the joint plan and at the status quo, its own reported costs,
+    its transfer (paid to it) and its gain, each with its certified bound."""
+
+    party: str
+    plan: tuple[float, ...]
+    status_quo_plan: tuple[float, ...]
+    costs: Mapping[str, float]
+    transfer: float
+    gain: float
+    gain_without_fee: float
+    bound: float
+    rounds: int
+
+
+def party_share(outcome: NegotiationOutcome, party: str) -> PartyShare:
+    """``party``'s share of ``outcome`` (the retailer is the first party, then the vendors in
+    block order).
+
+    Raises
+    ------
+    KeyError
+        If ``party`` is not a party of the outcome.
+    """
+    hub, *vendors = outcome.parties
+    if party not in outcome.parties:
+        raise KeyError(party)
+    blocks = range(len(outcome.plan)) if party == hub else (vendors.index(party),)
+    return PartyShare(
+        party=party,
+        plan=tuple(x for b in blocks for x in outcome.plan[b].tolist()),
+        status_quo_plan=tuple(x for b in blocks for x in outcome.status_quo_plan[b].tolist()),
+        costs=dict(outcome.costs[party]),
+        transfer=outcome.transfers[party],
+        gain=outcome.gains[party],
+        gain_without_fee=outcome.gains_without_fee[party],
+        bound=outcome.gain_bounds.get(party, 0.0),
+        rounds=outcome.rounds,
+    )
 
 
 def plan_document(blocks: tuple[Block, ...], plan: tuple[FloatArray, ...]) -> Plan:
@@ -180,4 +224,11 @@ def negotiation_result(
     return doc
 
 
-__all__ = ["NegotiationResult", "negotiation_result", "plan_document", "price_trajectories"]
+__all__ = [
+    "NegotiationResult",
+    "PartyShare",
+    "negotiation_result",
+    "party_share",
+    "plan_document",
+    "price_trajectories",
+]

@@ -23,12 +23,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPBearer
 
 from pivotal.errors import AuthError, InputError
+from pivotal.negotiation.result import party_share
 from pivotal.negotiation.session import StaleMessageError
 from pivotal.results import package_version
 from pivotal.service.coordinator import CoordinatorState
@@ -118,7 +119,8 @@ class _LivePage:
 
 
 def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
-    """The coordinator's FastAPI app over a state (see the module docstring); served behind
+    """The coordinator's FastAPI app over a state (see the module docstring): the public, the
+    party and the operator routers, each behind its authentication dependency; served behind
     :func:`served_app`'s layers."""
 
     @asynccontextmanager
@@ -139,14 +141,20 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         redoc_url=None,
         redirect_slashes=False,  # a redirect would be built from the Host header
     )
+    app.state.coordinator = state  # what the authentication dependencies read
+    _error_replies(app)
+    app.include_router(_public_routes(state))
+    app.include_router(_party_routes(state))
+    app.include_router(_operator_routes(state))
+    return app
 
-    def who(token: str | None, party: str | None) -> str:
-        return state.authenticate(token, party)
+
+def _error_replies(app: FastAPI) -> None:
+    """Domain errors as HTTP replies: 401/403 (with the bearer challenge), 409, 422."""
 
     @app.exception_handler(AuthError)
     async def _auth(request: Request, exc: AuthError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+        return _denial(exc)
 
     @app.exception_handler(StaleMessageError)
     async def _stale(request: Request, exc: StaleMessageError) -> JSONResponse:
@@ -163,17 +171,66 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
 
-    streams = Streams(state)
+
+def _denial(exc: AuthError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+
+def _state(request: Request) -> CoordinatorState:
+    state: CoordinatorState = request.app.state.coordinator
+    return state
+
+
+def _own_party(state: CoordinatorState, token: str | None, party: str) -> str:
+    """``party``, if ``token`` is its own (401 unknown token, 403 another party's resource)."""
+    state.authenticate(token, party)
+    if party not in state.parties:
+        raise AuthError(403, f"'{party}' is not a party")
+    return party
+
+
+def _optional_caller(request: Request, token: Token) -> str | None:
+    """The caller's credential name, or None for a stranger (no token)."""
+    return None if token is None else _state(request).authenticate(token, None)
+
+
+def _any_caller(request: Request, token: Token) -> str:
+    """Any credential (a party or the operator)."""
+    return _state(request).authenticate(token, None)
+
+
+def _party_caller(request: Request, party: str, token: Token) -> str:
+    """The party named in the path, holding its own token."""
+    return _own_party(_state(request), token, party)
+
+
+def _operator_caller(request: Request, token: Token) -> str:
+    """The operator's credential only."""
+    state = _state(request)
+    who = state.authenticate(token, None)
+    if not state.is_operator(who):
+        raise AuthError(403, "the whole outcome is for the operator's token only")
+    return who
+
+
+Caller = Annotated[str | None, Depends(_optional_caller)]
+Party = Annotated[str, Depends(_party_caller)]
+
+
+def _public_routes(state: CoordinatorState) -> APIRouter:
+    """``/``, its asset, ``/health`` and ``/status``: progress, never numbers."""
+    router = APIRouter()
     live_page = _LivePage(state.config.name)
     public_waits = [0]
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def live(request: Request) -> Response:
         """The live status page: status and residual plot, refreshed from ``/status``."""
         page = await live_page.ready()
         return page_response(request, page.html, page.csp)
 
-    @app.get("/assets/{name}", include_in_schema=False)
+    @router.get("/assets/{name}", include_in_schema=False)
     async def asset(name: str, request: Request) -> Response:
         """plotly.js under its content hash: compressed, cached for a year."""
         plotly = (await live_page.ready()).plotly
@@ -181,14 +238,14 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
             return JSONResponse({"detail": "not found"}, status_code=404)
         return plotly.response(request)
 
-    @app.get("/health")
+    @router.get("/health")
     async def health() -> Health:
         """Liveness."""
         return Health()
 
-    @app.get("/status", responses={401: {"model": ErrorMessage}})
+    @router.get("/status", responses={401: {"model": ErrorMessage}})
     async def status(
-        token: Token,
+        party: Caller,
         since: Annotated[int | None, Query(ge=0, description="Rounds the caller has seen.")] = None,
         wait: Wait = 0.0,
     ) -> Status:
@@ -197,7 +254,6 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
         a party's bearer token, also that party's own absolute residuals. With ``since`` and
         ``wait``, hold the request until more than ``since`` rounds are complete or the
         negotiation ends (the live page refreshes once per round this way)."""
-        party = None if token is None else who(token, None)
         if party is None and public_waits[0] >= PUBLIC_WAITS:
             wait = 0.0  # strangers cannot hold more than PUBLIC_WAITS connections this way
         if since is not None and wait > 0:
@@ -214,87 +270,78 @@ def create_app(state: CoordinatorState, *, max_body_bytes: int = DEFAULT_MAX_BOD
             return public
         return public.model_copy(update={"own_residuals": state.own_residuals(party)})
 
-    @app.get("/v1/terms", responses=_ERRORS)
-    async def terms(token: Token) -> Terms:
-        """The public terms (any party)."""
-        who(token, None)
-        return Terms(config=state.config.model_dump(mode="json"))
+    return router
 
-    def party_only(token: str | None, party: str) -> None:
-        party_only_token(token, party)
 
-    def party_only_token(token: str | None, party: str) -> None:
-        state.authenticate(token, party)
-        if party not in state.parties:
-            raise AuthError(403, f"'{party}' is not a party")
+def _party_routes(state: CoordinatorState) -> APIRouter:
+    """Each party's terms, tasks, answers, stream and result, behind its own token."""
+    router = APIRouter(prefix="/v1", responses=_ERRORS)
+    streams = Streams(state)
 
     async def next_task(party: str, wait: float) -> TaskMessage:
         await state.wait_while(lambda: state.session.idle(party), wait)
         return state.task(party)
 
+    @router.get("/terms", dependencies=[Depends(_any_caller)])
+    async def terms() -> Terms:
+        """The public terms (any party)."""
+        return Terms(config=state.config.model_dump(mode="json"))
+
     # the hot endpoints serialize their reply themselves (pydantic's JSON, no re-validation)
-    @app.get("/v1/parties/{party}/task", responses=_ERRORS, response_model=TaskMessage)
-    async def task(party: str, token: Token, wait: Wait = 0.0) -> Response:
+    @router.get("/parties/{party}/task", response_model=TaskMessage)
+    async def task(party: Party, wait: Wait = 0.0) -> Response:
         """The party's current task; with ``wait``, hold the request (long poll) until there is
         something to do or ``wait`` seconds have passed."""
-        party_only(token, party)
         message = await next_task(party, wait)
         return Response(message.model_dump_json(), media_type="application/json")
 
-    @app.post("/v1/parties/{party}/answers", responses=_ERRORS, response_model=Ack)
-    async def answers(party: str, answer: Answer, token: Token, wait: Wait = 0.0) -> Response:
+    @router.post("/parties/{party}/answers", response_model=Ack)
+    async def answers(party: Party, answer: Answer, wait: Wait = 0.0) -> Response:
         """Post the answer to the current task (posting it twice is harmless). With ``wait``,
         the reply also carries the party's next task (long poll, as for ``/task``)."""
-        party_only(token, party)
         result = state.submit(party, answer)
         following = await next_task(party, wait) if wait > 0 else None
         ack = Ack(status=result, phase=answer.phase, round=answer.round, next_task=following)  # type: ignore[arg-type]
         return Response(ack.model_dump_json(), media_type="application/json")
 
-    @app.websocket("/v1/parties/{party}/stream")
+    @router.websocket("/parties/{party}/stream")
     async def stream(websocket: WebSocket, party: str) -> None:
         """The task/answer exchange over one WebSocket (:mod:`pivotal.service.stream`): tasks
         pushed as the negotiation moves, answers read as they come, one frame each way a round."""
         try:
-            party_only_token(bearer_token(websocket.headers.get("authorization")), party)
+            _own_party(state, bearer_token(websocket.headers.get("authorization")), party)
         except AuthError as exc:
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            await websocket.send_denial_response(
-                JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
-            )
+            await websocket.send_denial_response(_denial(exc))
             return
         await websocket.accept()
         await streams.serve(websocket, party)
 
-    @app.get("/v1/parties/{party}/result", responses=_ERRORS)
-    async def result(party: str, token: Token) -> PartyResult:
+    @router.get("/parties/{party}/result")
+    async def result(party: Party) -> PartyResult:
         """The party's share of the outcome (after the end)."""
-        party_only(token, party)
-        o = state.outcome()
-        terms = state.config
-        if party == terms.hub:
-            plan = [x for b in o.plan for x in b.tolist()]
-            sq = [x for b in o.status_quo_plan for x in b.tolist()]
-        else:
-            b = [v.name for v in terms.vendors].index(party)
-            plan, sq = o.plan[b].tolist(), o.status_quo_plan[b].tolist()
+        share = party_share(state.outcome(), party)
         return PartyResult(
-            negotiation=terms.name,
+            negotiation=state.config.name,
             party=party,
-            plan=plan,
-            status_quo_plan=sq,
-            costs=dict(o.costs[party]),
-            transfer=o.transfers[party],
-            gain=o.gains[party],
-            gain_without_fee=o.gains_without_fee[party],
-            rounds=o.rounds,
+            plan=list(share.plan),
+            status_quo_plan=list(share.status_quo_plan),
+            costs=dict(share.costs),
+            transfer=share.transfer,
+            gain=share.gain,
+            gain_without_fee=share.gain_without_fee,
+            rounds=share.rounds,
         )
 
-    @app.get("/v1/outcome", responses=_ERRORS)
-    async def outcome(token: Token) -> dict[str, Any]:
+    return router
+
+
+def _operator_routes(state: CoordinatorState) -> APIRouter:
+    """The whole outcome, for the operator's token only."""
+    router = APIRouter(prefix="/v1", responses=_ERRORS, dependencies=[Depends(_operator_caller)])
+
+    @router.get("/outcome")
+    async def outcome() -> dict[str, Any]:
         """The whole outcome (the operator's token only)."""
-        if not state.is_operator(who(token, None)):
-            raise AuthError(403, "the whole outcome is for the operator's token only")
         return state.outcome_document()
 
-    return app
+    return router

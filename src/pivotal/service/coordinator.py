@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine
@@ -88,6 +87,9 @@ class CoordinatorState:
         self.listeners: list[Callable[[], None]] = []  # called at every change (e.g. streams)
         self.closing = False
         self.on_finish: Callable[[CoordinatorState], None] | None = None
+        self.on_lost_commit: Callable[[StoreError], None] | None = None
+        """What the process does when a completed round cannot be committed (the server stops
+        the process so that a restart replays; without it the :class:`StoreError` is raised)."""
         self.round_opened = time.monotonic()
         self._position = self.session.position
         if replayed:
@@ -315,10 +317,10 @@ class CoordinatorState:
                 for phase, round_, record in self._pending_rounds:
                     self.store.add_round(phase, round_, record)
         except sqlite3.Error as exc:  # the session moved on but the database did not
-            log.critical(
-                "cannot commit to %s (%s); stopping so a restart replays", self.store.path, exc
-            )
-            os._exit(70)
+            lost = StoreError(f"cannot commit to {self.store.path} ({exc})")
+            if self.on_lost_commit is None:
+                raise lost from None
+            self.on_lost_commit(lost)
         self._pending_answers.clear()
         for phase, round_, record in self._pending_rounds:
             log.info(

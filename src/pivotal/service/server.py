@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import uvicorn
 
+from pivotal.errors import StoreError
 from pivotal.service.app import DEFAULT_MAX_BODY, served_app
 from pivotal.service.coordinator import CoordinatorState
 from pivotal.service.http import MAX_CONNECTIONS, Limits, bind, hardened_config, warn_without_tls
@@ -52,6 +55,18 @@ def configure_logging() -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+LOST_COMMIT_EXIT = 70
+"""Exit status when a completed round cannot be committed (EX_SOFTWARE)."""
+
+
+def _stop_for_replay(error: StoreError) -> NoReturn:
+    """The session moved on but the database did not: stop at once (no shutdown that could
+    commit later rounds on top of the lost one) so that a restart replays from the database."""
+    log.critical("%s; stopping so that a restart replays", error)
+    logging.shutdown()
+    os._exit(LOST_COMMIT_EXIT)
 
 
 def connection_cap(parties: int, asked: int | None = None) -> int:
@@ -96,6 +111,7 @@ def serve(
         # than it saves in bytes
     )
     logging.getLogger("uvicorn.error").addFilter(_DenialNoise())  # after uvicorn's log config
+    state.on_lost_commit = _stop_for_replay
     server = _Server(config, state)
     if announce is not None:
         shown = f"[{host}]" if ":" in host else host
