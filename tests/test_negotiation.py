@@ -388,7 +388,8 @@ def test_generate_command(tmp_path: Path) -> None:
     assert run.exit_code == 0, run.output
     assert json.loads(run.stdout)["converged"] is True
     bad = runner.invoke(app, ["negotiate", "generate", "--vendors", "9", "--products", "2"])
-    assert bad.exit_code == 2 and "cannot exceed --products" in bad.stderr
+    assert bad.exit_code == 2 and "cannot exceed products (2)" in bad.stderr
+    assert "(option --vendors)" in bad.stderr  # the library names the parameter, the CLI the flag
 
 
 def test_an_agents_answer_is_a_function_of_the_task_only() -> None:

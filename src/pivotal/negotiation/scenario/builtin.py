@@ -103,21 +103,26 @@ def generate_scenario(
     plan, does not express.)
     """
     for value, what in (
-        (products, "--products"),
-        (sites, "--sites"),
-        (regions, "--regions"),
-        (weeks, "--weeks"),
-        (vendors, "--vendors"),
+        (products, "products"),
+        (sites, "sites"),
+        (regions, "regions"),
+        (weeks, "weeks"),
+        (vendors, "vendors"),
     ):
         if value < 1:
-            raise InputError(f"{what} must be at least 1, got {value}")
+            raise InputError(f"{what} must be at least 1, got {value}", field=what)
     if interacting and weeks < 2:
         raise InputError(
             f"interacting vendors need at least 2 weeks (they compete for storage between "
-            f"weeks), got --weeks {weeks}"
+            f"weeks), got weeks = {weeks}",
+            field="weeks",
         )
     if vendors > products:
-        raise InputError(f"--vendors ({vendors}) cannot exceed --products ({products})")
+        raise InputError(
+            f"vendors ({vendors}) cannot exceed products ({products}): each vendor supplies at "
+            "least one product",
+            field="vendors",
+        )
     names = sorted(metros())
     if sites > len(names) or regions > len(names):
         raise InputError(f"at most {len(names)} sites and regions (one per bundled metro)")
