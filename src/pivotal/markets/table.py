@@ -16,6 +16,9 @@ document again, so every error message is the per-agent path's.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -40,6 +43,21 @@ _KIND_NAME = {
     "piecewise_linear": PIECEWISE,
 }
 _EXACT_INT = 2**52  # integers below this (and their differences) are exact as floats
+
+
+@contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a large market is read, solved and written
+    (the CLI's run, a call's close): its millions of dictionaries and lists have no cycles, and
+    the collector's repeated passes over them took more time than the parsing itself (6.7 s of
+    CPU against 1.3 s for a 10^6-agent file)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -181,9 +199,10 @@ class CurveTable:
         buyers: list[dict[str, Any]] = []
         for i, k in enumerate(kinds):
             if k == PIECEWISE:
+                lo, hi = offsets[i], offsets[i + 1]
                 curve: dict[str, Any] = {
                     "kind": "piecewise_linear",
-                    "points": [[pq[j], pv[j]] for j in range(offsets[i], offsets[i + 1])],
+                    "points": list(map(list, zip(pq[lo:hi], pv[lo:hi], strict=True))),
                 }
             elif k == LINEAR:
                 curve = {"kind": "linear", "a": a[i]}
@@ -398,4 +417,4 @@ def _with_cuts(
     return CurveTable(names, sign, kind, a, b, capacity, new_offsets, new_q, new_v)
 
 
-__all__ = ["CurveTable", "table_from_document"]
+__all__ = ["CurveTable", "no_cycle_collection", "table_from_document"]
