@@ -164,9 +164,12 @@ def follow_until(d: Deployment, phase: str, at_round: int) -> None:
         status = httpx.get(f"{d.url}/status", params={"since": seen, "wait": 30}, timeout=40).json()
         assert status["status"] in ("running", "waiting"), status
         seen = len(status["residuals"])
-        runs = status.get("runs") or {}  # the protocol runs go on together
+        # the protocol runs go on together: a short run can have finished (and left "runs")
+        # while the others go on, so its completed rounds count too
+        done = max((r["round"] for r in status["residuals"] if r["phase"] == phase), default=-1)
+        runs = status.get("runs") or {}
         at = runs.get(phase, status["round"] if status["phase"] == phase else -1)
-        if at >= at_round:
+        if max(at, done) >= at_round:
             return
 
 

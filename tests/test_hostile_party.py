@@ -31,7 +31,7 @@ from pivotal.negotiation.scenario import truck_example
 from pivotal.negotiation.session import NegotiationSession, SessionTerms
 from pivotal.negotiation.simulation import build_parties, simulate
 from pivotal.negotiation.transfers import answer, settle
-from pivotal.service.agent import answer_body
+from pivotal.service.client import answer_body
 from test_service import assert_same, stored_plans
 
 # (phase, round, party) -> hostile bodies (the fields after schema_version/phase/round, or raw

@@ -227,14 +227,18 @@ def test_sigterm_shuts_down_gracefully(tmp_path: Path, deployments: list[Deploym
     d.start_coordinator()
     # a long poll is in flight when the signal arrives
     polled: list[int] = []
+    connected = threading.Event()
 
     def long_poll() -> None:
         url = f"{d.url}/v1/parties/vendor/task"
-        r = httpx.get(url, params={"wait": 30}, headers=d.headers("vendor"), timeout=40)
-        polled.append(r.status_code)
+        with httpx.Client(headers=d.headers("vendor"), timeout=40) as client:
+            client.get(url)  # the connection is open and served (under load this can take a while)
+            connected.set()
+            polled.append(client.get(url, params={"wait": 30}).status_code)  # same connection
 
     poller = threading.Thread(target=long_poll)
     poller.start()
+    assert connected.wait(timeout=30)
     # and a WebSocket stream waits for the vendor's first task (the hub answers first)
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
@@ -244,7 +248,7 @@ def test_sigterm_shuts_down_gracefully(tmp_path: Path, deployments: list[Deploym
         additional_headers=d.headers("vendor"),
         open_timeout=10,
     ) as stream:
-        time.sleep(0.5)
+        time.sleep(1.0)  # the long poll's request, sent on a served connection, has arrived
         assert d.coordinator is not None
         start = time.monotonic()
         d.coordinator.send_signal(signal.SIGTERM)
@@ -486,7 +490,7 @@ def test_restart_replays_and_a_tampered_database_is_refused(tmp_path: Path) -> N
     from pivotal.errors import InputError
     from pivotal.negotiation.deployment import load_config, load_private
     from pivotal.negotiation.transfers import answer
-    from pivotal.service.coordinator import open_state
+    from pivotal.service.state import open_state
     from pivotal.service.wire import Answer
 
     d = deploy(tmp_path, truck_example())
@@ -565,7 +569,7 @@ def test_agent_says_to_use_http_when_websockets_are_refused(tmp_path: Path) -> N
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from pivotal.errors import ServiceError
-    from pivotal.service.agent import Agent, AgentOptions
+    from pivotal.service.client import Agent, AgentOptions
 
     class NotFound(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -598,8 +602,8 @@ def test_stream_documents_are_the_wire_schemas_messages(tmp_path: Path) -> None:
     over a whole negotiation, every task and ack document is exactly what the pydantic models
     (the published schema) would produce and accept."""
     from pivotal.negotiation.deployment import load_config, load_private
-    from pivotal.service.agent import answer_body
-    from pivotal.service.coordinator import open_state
+    from pivotal.service.client import answer_body
+    from pivotal.service.state import open_state
     from pivotal.service.wire import Ack, Answer, TaskMessage, ack_document
 
     d = deploy(tmp_path, truck_example())
@@ -636,7 +640,7 @@ def test_a_stream_that_takes_no_frames_does_not_hold_up_the_others(
     retailer gets its own once its socket drains."""
     import asyncio
 
-    from pivotal.service.coordinator import open_state
+    from pivotal.service.state import open_state
     from pivotal.service.stream import Streams
 
     class Socket:
@@ -714,7 +718,7 @@ def test_a_long_poll_does_not_miss_a_change_right_after_its_check(tmp_path: Path
     its timeout (the HTTP agents' long polls once lost whole seconds this way)."""
     import asyncio
 
-    from pivotal.service.coordinator import open_state
+    from pivotal.service.state import open_state
 
     state, _ = open_state(tmp_path / "db.sqlite", deploy(tmp_path, truck_example()).config)
     blocked = [True]
@@ -734,7 +738,7 @@ def test_a_long_poll_does_not_miss_a_change_right_after_its_check(tmp_path: Path
 
 def test_a_database_of_another_store_format_is_refused(tmp_path: Path) -> None:
     from pivotal.errors import InputError
-    from pivotal.service.coordinator import open_state
+    from pivotal.service.state import open_state
 
     d = deploy(tmp_path, truck_example())
     state, _ = open_state(d.db, d.config)

@@ -176,7 +176,7 @@ def test_a_planted_symlink_in_the_tokens_folder_is_refused(tmp_path: Path) -> No
 def test_credentials_reach_their_files_before_the_database_commits(tmp_path: Path) -> None:
     """If the credentials cannot be written, the database is not created (no half-created
     negotiation whose tokens exist only on a scrolled-away screen)."""
-    from pivotal.service.coordinator import open_state
+    from pivotal.service.state import open_state
 
     d = deploy(tmp_path, truck_example())
     seen: list[set[str]] = []

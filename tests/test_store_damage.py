@@ -32,7 +32,7 @@ from pivotal.errors import PivotalError
 from pivotal.negotiation.deployment import load_config, load_private
 from pivotal.negotiation.scenario import generate_scenario, truck_example
 from pivotal.negotiation.transfers import answer
-from pivotal.service.coordinator import open_state
+from pivotal.service.state import open_state
 from pivotal.service.wire import Answer
 
 

@@ -21,7 +21,7 @@ from pivotal.fileio import (
 )
 
 if TYPE_CHECKING:
-    from pivotal.service.coordinator import CoordinatorState
+    from pivotal.service.state import CoordinatorState
 
 # the service stack (uvicorn, FastAPI, httpx) is imported by these two commands only
 
@@ -113,8 +113,8 @@ def serve_coordinator(
 ) -> None:
     """Serve a negotiation: create it from --config, or resume it from an existing --db."""
     from pivotal.negotiation.deployment import load_config
-    from pivotal.service.coordinator import open_state
     from pivotal.service.server import configure_logging, serve
+    from pivotal.service.state import open_state
 
     if (tls_cert is None) != (tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")
@@ -230,7 +230,7 @@ def agent_run(
     ] = Transport.ws,
 ) -> None:
     """Answer the coordinator's tasks from private data until the negotiation ends."""
-    from pivotal.service.agent import Agent, AgentOptions
+    from pivotal.service.client import Agent, AgentOptions
 
     token = read_text(token_file).strip()
     if not token:

@@ -32,8 +32,8 @@ from pivotal.errors import AuthError, InputError
 from pivotal.negotiation.result import party_share
 from pivotal.negotiation.session import StaleMessageError
 from pivotal.results import package_version
-from pivotal.service.coordinator import CoordinatorState
 from pivotal.service.http import StaticAsset, harden, inline_hashes, page_response
+from pivotal.service.state import CoordinatorState
 from pivotal.service.stream import Streams
 from pivotal.service.wire import (
     Ack,

@@ -18,8 +18,8 @@ import uvicorn
 
 from pivotal.errors import StoreError
 from pivotal.service.app import DEFAULT_MAX_BODY, served_app
-from pivotal.service.coordinator import CoordinatorState
 from pivotal.service.http import MAX_CONNECTIONS, Limits, bind, hardened_config, warn_without_tls
+from pivotal.service.state import CoordinatorState
 
 log = logging.getLogger("pivotal.service")
 

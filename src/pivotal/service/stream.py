@@ -24,7 +24,7 @@ from pydantic_core import to_json
 
 from pivotal.errors import InputError
 from pivotal.negotiation.session import StaleMessageError
-from pivotal.service.coordinator import CoordinatorState
+from pivotal.service.state import CoordinatorState
 from pivotal.service.wire import Answer, StreamError, ack_document, field_errors
 
 log = logging.getLogger("pivotal.service")
