@@ -78,6 +78,9 @@ def test_end_to_end_matches_in_process(
     reference = simulate(scenario, check=True)
     assert_same(outcome, reference, 1e-9)
     assert outcome["converged"] and d.status()["status"] == "done"
+    for p in d.parties:  # each party's own result states its certified bound
+        mine = httpx.get(f"{d.url}/v1/parties/{p}/result", headers=d.headers(p)).json()
+        assert mine["bound"] == outcome["gain_bounds"][p], p
     assert reference.centralized is not None
     for party, money in reference.centralized.transfers.items():
         assert abs(outcome["transfers"][party] - money) <= max(1.0, 1e-3 * abs(money))

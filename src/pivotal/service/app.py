@@ -329,6 +329,7 @@ def _party_routes(state: CoordinatorState) -> APIRouter:
             transfer=share.transfer,
             gain=share.gain,
             gain_without_fee=share.gain_without_fee,
+            bound=share.bound,
             rounds=share.rounds,
         )
 

@@ -195,6 +195,8 @@ class PartyResult(_Out):
     transfer: float
     gain: float
     gain_without_fee: float
+    bound: float = 0.0
+    """The certified error of ``transfer`` and ``gain``: the exact VCG amounts are within it."""
     rounds: int
 
 
