@@ -36,6 +36,17 @@ from pivotal.service.state import open_state
 from pivotal.service.wire import Answer
 
 
+def answer_step(state: Any, parties: dict[str, Any]) -> None:
+    """Every awaited party answers its task (the last answer completes the step: a commit)."""
+    for name in state.session.missing():
+        task = state.session.task(name)
+        value = answer(parties[name], task)
+        body = {"costs": value} if isinstance(value, dict) else {"plan": value.tolist()}
+        state.submit(
+            name, Answer(schema_version=1, phase=str(task.phase), round=task.round, **body)
+        )
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database holding a whole truck-example negotiation (checkpointed: one file)."""
@@ -45,13 +56,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = load_config(d.config)
     parties = {p: load_private(d.private(p), config) for p in d.parties}
     while state.session.status == "running":
-        for name in state.session.missing():
-            task = state.session.task(name)
-            value = answer(parties[name], task)
-            body = {"costs": value} if isinstance(value, dict) else {"plan": value.tolist()}
-            state.submit(
-                name, Answer(schema_version=1, phase=str(task.phase), round=task.round, **body)
-            )
+        answer_step(state, parties)
     state.store.close()
     with sqlite3.connect(d.db) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -213,11 +218,7 @@ def test_a_round_that_cannot_be_committed_is_a_store_error_or_the_servers_stop(
 
     def complete_a_step(state: Any, d: Deployment) -> None:
         config = load_config(d.config)
-        for name in state.session.missing():  # the last answer completes the step: a commit
-            task = state.session.task(name)
-            value = answer(load_private(d.private(name), config), task)
-            body = {"costs": value} if isinstance(value, dict) else {"plan": value.tolist()}
-            state.submit(name, Answer(schema_version=1, phase=task.phase, round=task.round, **body))
+        answer_step(state, {p: load_private(d.private(p), config) for p in d.parties})
 
     d = deploy(tmp_path / "library", truck_example())
     state, _ = open_state(d.db, d.config)
