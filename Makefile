@@ -50,8 +50,10 @@ lint: $(VENV)/.installed-test
 chromium:
 	@scripts/install-chromium
 
+# one pytest worker per core (pytest-xdist), each test file on one worker: its module fixtures
+# (a served coordinator, a finished negotiation) are built once
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(DEMO)
