@@ -18,7 +18,7 @@ from typing import Any
 from pivotal.calls.call import RECORD_KIND
 from pivotal.calls.receipts import check_signature
 from pivotal.calls.terms import RESERVE_PREFIX
-from pivotal.errors import InputError
+from pivotal.errors import InputError, PivotalError
 from pivotal.results import sha256_of
 
 
@@ -59,50 +59,81 @@ def verify_record(
     public_key: str | None = None,
     receipts: list[dict[str, Any]] | None = None,
 ) -> RecordCheck:
-    """Check a published record (see the module docstring)."""
+    """Check a published record (see the module docstring). A record or receipt whose shape is
+    wrong (a field of the wrong type, a missing key) is a problem of the check, not a crash."""
     if not isinstance(record, dict) or record.get("kind") != RECORD_KIND:
         raise InputError(
             f"not a call record: expected the JSON of 'pivotal call result' ('kind': "
             f"'{RECORD_KIND}')"
         )
     problems: list[str] = []
-    checked = 1
+    counts = [1, 0]  # checks made, whether the outcome was recomputed
+    try:
+        _check_record(record, public_key, receipts or [], problems, counts)
+    except PivotalError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
+        problems.append(f"the record or a receipt is malformed ({type(exc).__name__}: {exc})")
+    return RecordCheck(counts[0], bool(counts[1]), tuple(problems))
+
+
+def _check_record(
+    record: dict[str, Any],
+    public_key: str | None,
+    receipts: list[dict[str, Any]],
+    problems: list[str],
+    counts: list[int],
+) -> None:
     key = str(record.get("public_key", ""))
     if public_key is not None and public_key.lower() != key.lower():
         problems.append("the record's public key is not the expected public key")
     if not check_signature(record, key):
         problems.append("the record's signature does not match its content (tampered record)")
-    listed = {str(r.get("participant")): r for r in record.get("reports") or []}
-    for rc in receipts or []:
-        checked += 1
+    terms = record.get("terms") or {}
+    listed = {str(r["participant"]): r for r in record.get("reports") or []}
+    valid = []
+    for rc in receipts:
+        counts[0] += 1
         who = rc.get("participant")
         if not check_signature(rc, key):
             problems.append(f"receipt seq {rc.get('seq')} of {who}: signature does not verify")
-            continue
-        entry = listed.get(str(who))
+        elif rc.get("call") != terms.get("name"):
+            problems.append(f"receipt seq {rc.get('seq')} of {who}: it is for another call")
+        else:
+            valid.append(rc)
+    # a participant's later receipt (a revision, a withdrawal) supersedes its earlier ones: only
+    # the latest receipt given must match the list
+    latest: dict[str, dict[str, Any]] = {}
+    for rc in valid:
+        who = str(rc["participant"])
+        if who not in latest or int(rc["seq"]) > int(latest[who]["seq"]):
+            latest[who] = rc
+    for who, rc in latest.items():
+        seq = int(rc["seq"])
+        entry = listed.get(who)
         if rc.get("action") == "withdraw":
-            if entry is not None and int(entry.get("seq", 0)) <= int(rc.get("seq", 0)):
-                problems.append(f"{who} withdrew (seq {rc.get('seq')}) but a report is listed")
+            if entry is not None and int(entry["seq"]) <= seq:
+                problems.append(f"{who} withdrew (seq {seq}) but a report is listed")
         elif entry is None:
-            problems.append(f"{who}: receipt seq {rc.get('seq')} but no report is listed")
-        elif entry.get("seq") == rc.get("seq") and entry.get("sha256") != rc.get("report_sha256"):
+            problems.append(f"{who}: receipt seq {seq} but no report is listed")
+        elif int(entry["seq"]) == seq and entry.get("sha256") != rc.get("report_sha256"):
             problems.append(f"{who}: the listed report hash differs from the receipt's")
-        elif int(entry.get("seq", 0)) < int(rc.get("seq", 0)):
-            problems.append(f"{who}: the listed report is older than the receipt seq {rc['seq']}")
+        elif int(entry["seq"]) < seq:
+            problems.append(f"{who}: the listed report is older than the receipt seq {seq}")
     outcome = record.get("outcome")
     if not isinstance(outcome, dict):
         raise InputError("the record has no outcome", field="outcome")
-    terms = record.get("terms") or {}
     document = outcome.get("input")
     if not isinstance(document, dict):
-        return RecordCheck(checked, False, tuple(problems))
+        return
+    counts[1] = 1
     entries = _entries_of(str(terms.get("kind")), document)
     if set(entries) != set(listed):
         problems.append(
             f"the published reports are from {sorted(entries)}, the list names {sorted(listed)}"
         )
     for name, entry in entries.items():
-        checked += 1
+        counts[0] += 1
         if name in listed and sha256_of(entry) != listed[name].get("sha256"):
             problems.append(f"{name}: the published report does not match its listed hash")
     if "void" not in outcome:
@@ -113,9 +144,8 @@ def verify_record(
         except InputError as exc:  # the recorded input does not hash to the outcome's
             problems.append(f"outcome: {exc}")
         else:
-            checked += check.checked
+            counts[0] += check.checked
             problems.extend(check.mismatches)
-    return RecordCheck(checked, True, tuple(problems))
 
 
 __all__ = ["RecordCheck", "verify_record"]

@@ -340,6 +340,13 @@ def call_verify(
         out.print(
             f"verified: record signature, hashes and receipts hold ({what}; {check.checked} checks)"
         )
+        if key is None and not loaded:
+            out.print(
+                "note: the signature was checked under the key the record names; give --key "
+                "(the key you were shown) or --receipt to check that it is the call's key",
+                markup=False,
+                soft_wrap=True,
+            )
         return
     out.print(f"FAILED: {len(check.problems)} problems", markup=False)
     for line in check.problems:
