@@ -9,6 +9,7 @@ hashes appear in the event log after the close and in the published record.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from pivotal.errors import InputError
 from pivotal.names import OPERATOR, token_hash
 
 RECORD_KIND = "pivotal-call-record"
+_FIELD_SHOWN = 100
 Clock = Callable[[], datetime]
 
 
@@ -56,6 +58,11 @@ class Call:
         self._outcome: dict[str, Any] | None = store.meta_json("outcome")
         self._record: dict[str, Any] | None = store.meta_json("record")
         self.refused_unauthenticated = 0
+        # the reports are frozen once the close starts: a report checked before the deadline
+        # but still waiting for its commit (GroupCommit) is refused then, without a receipt,
+        # rather than stored after the close read the reports (receipted but not in the outcome)
+        self._seal = threading.Lock()
+        self._frozen = self._outcome is not None
 
     @classmethod
     def create(
@@ -117,12 +124,13 @@ class Call:
     def require_participant(self, token: str | None, name: str) -> Participant:
         """The credential of participant ``name`` (401/403)."""
         owner = self.authenticate(token)
-        if owner != name:
+        p = self._participants.get(name)
+        if owner != name or p is None:  # the operator is no participant, even as "operator"
             who = "the operator" if owner == OPERATOR else "another participant"
-            exc = CallAuthError(403, f"this token belongs to {who}, not to '{name}'")
+            exc = CallAuthError(403, f"this token belongs to {who}, not to participant '{name}'")
             self.refuse(owner, exc)
             raise exc
-        return self._participants[name]
+        return p
 
     # ------------------------------------------------------------------ participants
     def register(self, name: str, role: str) -> tuple[str, str]:
@@ -223,12 +231,22 @@ class Call:
                 server_time=item.at,
             )
 
-        receipts = self.store.put_reports(pending, sign)
-        for item in pending:
-            if item.entry is None:
-                self._reported.discard(item.participant)
-            else:
-                self._reported.add(item.participant)
+        with self._seal:
+            if self._frozen:
+                now = self.clock()
+                exc = CallStateError(
+                    "the call was closed before this request was stored; no receipt was issued",
+                    server_time=now,
+                )
+                for item in pending:
+                    self.refuse(item.participant, exc, now)
+                raise exc
+            receipts = self.store.put_reports(pending, sign)
+            for item in pending:
+                if item.entry is None:
+                    self._reported.discard(item.participant)
+                else:
+                    self._reported.add(item.participant)
         return receipts
 
     def refuse(self, name: str | None, exc: Exception, now: datetime | None = None) -> None:
@@ -236,8 +254,8 @@ class Call:
         status = getattr(exc, "status", None) or (409 if isinstance(exc, CallStateError) else 422)
         detail: dict[str, Any] = {"status": status}
         if isinstance(exc, InputError) and exc.field:
-            detail["field"] = exc.field
-        self.store.log(iso(now or self.clock()), "refused", name, detail)
+            detail["field"] = exc.field[:_FIELD_SHOWN]  # a key the participant chose: bounded
+        self.store.log(iso(now or self.clock()), "refused", name, detail, durable=False)
 
     def receipt_of(self, token: str | None, name: str) -> dict[str, Any] | None:
         """The participant's latest receipt."""
@@ -263,6 +281,8 @@ class Call:
         now = self.clock()
         phase = self.phase(now)
         require_closable(phase, now, self.deadline)
+        with self._seal:  # waits for a commit under way; none after this
+            self._frozen = True
         if self._outcome is None:
             document = assemble(self.terms, self.store.reports())
             outcome = run_close(self.terms, document, engine=engine)

@@ -37,6 +37,7 @@ from pivotal.markets.market import BuyerIn, ProducerIn
 from pivotal.markets.market import _curve as file_curve
 from pivotal.results import sha256_of
 
+_SHOWN = 80
 _UNION_TAGS = {"linear", "quadratic", "piecewise_linear", "float", "int", "str", "bool"}
 
 
@@ -54,9 +55,12 @@ def _first_error(err: ValidationError) -> tuple[str, str]:
     first = err.errors()[0]
     parts = [p for p in first["loc"] if p not in _UNION_TAGS]
     loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    if len(loc) > _SHOWN:  # an unknown key is the participant's text: shown cut
+        loc = loc[:_SHOWN] + "..."
     kind = first["type"]
     if kind in {"float_type", "float_parsing", "finite_number", "int_type"}:
-        msg = f"expected a finite number, got {first.get('input')!r}"
+        got = repr(first.get("input"))
+        msg = f"expected a finite number, got {got if len(got) <= _SHOWN else got[:_SHOWN] + '...'}"
     elif kind == "union_tag_invalid":
         msg = "unknown curve kind; use linear, quadratic or piecewise_linear"
     elif kind == "union_tag_not_found":
