@@ -31,7 +31,7 @@ from pivotal.negotiation.result import negotiation_result
 from pivotal.negotiation.session import NegotiationSession, Phase, StaleMessageError, Task
 from pivotal.negotiation.transfers import NegotiationOutcome, settle
 from pivotal.results import sha256_of
-from pivotal.service.store import Store, Value
+from pivotal.service.store import RoundRow, Store, Value
 from pivotal.service.wire import (
     SCHEMA_VERSION,
     Answer,
@@ -64,7 +64,7 @@ class CoordinatorState:
         self._own: list[tuple[Any, Any]] = []
         self._party_index = {p: i for i, p in enumerate(self.config.parties)}
         self._pending_answers: list[tuple[str, int, str, Value]] = []
-        self._pending_rounds: list[tuple[str, int, dict[str, Any]]] = []
+        self._pending_rounds: list[RoundRow] = []
         self._outcome: NegotiationOutcome | None = None
         self._outcome_doc: dict[str, Any] | None = None
         replayed = 0
@@ -141,20 +141,18 @@ class CoordinatorState:
         if self._replaying:
             return
         self._pending_rounds.append(
-            (
-                phase,
-                record.round,
-                {
-                    "primal": record.primal_residual,
-                    "dual": record.dual_residual,
-                    "eps_primal": record.eps_primal,
-                    "eps_dual": record.eps_dual,
-                    "rho": record.rho,
-                    "plan": np.concatenate(record.plan),
-                    "prices": np.concatenate(
-                        [record.prices[p] for p in self.config.parties if p in record.prices]
-                    ),
-                },
+            RoundRow(
+                phase=phase,
+                round=record.round,
+                primal=record.primal_residual,
+                dual=record.dual_residual,
+                eps_primal=record.eps_primal,
+                eps_dual=record.eps_dual,
+                rho=record.rho,
+                plan=np.concatenate(record.plan),
+                prices=np.concatenate(
+                    [record.prices[p] for p in self.config.parties if p in record.prices]
+                ),
             )
         )
 
@@ -314,25 +312,16 @@ class CoordinatorState:
         try:
             with self.store.transaction():
                 self.store.add_answers(self._pending_answers)
-                for phase, round_, record in self._pending_rounds:
-                    self.store.add_round(phase, round_, record)
+                for row in self._pending_rounds:
+                    self.store.add_round(row)
         except sqlite3.Error as exc:  # the session moved on but the database did not
             lost = StoreError(f"cannot commit to {self.store.path} ({exc})")
             if self.on_lost_commit is None:
                 raise lost from None
             self.on_lost_commit(lost)
         self._pending_answers.clear()
-        for phase, round_, record in self._pending_rounds:
-            log.info(
-                "%s round %d: primal %.3g (tol %.3g), dual %.3g (tol %.3g), rho %.3g",
-                phase,
-                round_,
-                record["primal"],
-                record["eps_primal"],
-                record["dual"],
-                record["eps_dual"],
-                record["rho"],
-            )
+        for row in self._pending_rounds:
+            log.info("%s", row.describe())
         self._pending_rounds.clear()
 
     # ------------------------------------------------------------------ results

@@ -76,6 +76,30 @@ class StoredAnswer:
     value: Value
 
 
+@dataclass(frozen=True)
+class RoundRow:
+    """A completed protocol round as the store keeps it: its run and number, the residuals and
+    their tolerances, the penalty, and the consensus plan and prices it ended with."""
+
+    phase: str
+    round: int
+    primal: float
+    dual: float
+    eps_primal: float
+    eps_dual: float
+    rho: float
+    plan: FloatArray
+    prices: FloatArray
+
+    def describe(self) -> str:
+        """One log line: the residuals against their tolerances and the penalty."""
+        return (
+            f"{self.phase} round {self.round}: primal {self.primal:.3g} (tol "
+            f"{self.eps_primal:.3g}), dual {self.dual:.3g} (tol {self.eps_dual:.3g}), rho "
+            f"{self.rho:.3g}"
+        )
+
+
 class Store:
     """One negotiation's database.
 
@@ -290,20 +314,20 @@ class Store:
             for party, value in zip(names, values, strict=True):
                 yield StoredAnswer(phase, round_, party, value)
 
-    def add_round(self, phase: str, round_: int, record: dict[str, Any]) -> None:
+    def add_round(self, row: RoundRow) -> None:
         """Record a completed round (inside a transaction)."""
         self._db.execute(
             "INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                phase,
-                round_,
-                record["primal"],
-                record["dual"],
-                record["eps_primal"],
-                record["eps_dual"],
-                record["rho"],
-                plan_blob(record["plan"]),
-                plan_blob(record["prices"]),
+                row.phase,
+                row.round,
+                row.primal,
+                row.dual,
+                row.eps_primal,
+                row.eps_dual,
+                row.rho,
+                plan_blob(row.plan),
+                plan_blob(row.prices),
                 time.time(),
             ),
         )
