@@ -335,6 +335,10 @@ def test_cli_fee_and_non_convergence() -> None:
     )
     assert stuck.exit_code == 3
     assert "did not converge in 2 rounds" in stuck.stderr and "primal residual" in stuck.stderr
+    assert (
+        "raise the round limit (max_rounds)" in stuck.stderr
+        and "(option --max-rounds)" in stuck.stderr
+    )
 
 
 def _truck_doc() -> dict[str, object]:

@@ -81,7 +81,12 @@ class InfeasibleError(SolverError):
 
 
 class ConvergenceError(PivotalError, RuntimeError):
-    """An iterative algorithm stopped before its stopping criterion was met."""
+    """An iterative algorithm stopped before its stopping criterion was met (``field``: the
+    parameter whose limit stopped it, e.g. ``"max_rounds"``, if known)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ServiceError(PivotalError, RuntimeError):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 import typer
 
 from pivotal.display import Rounding
-from pivotal.errors import InputError, PivotalError, StateError, StoreError
+from pivotal.errors import ConvergenceError, InputError, PivotalError, StateError, StoreError
 from pivotal.fileio import (
     DocumentKind,
     check_output_file,
@@ -84,7 +84,7 @@ OutputOpt = Annotated[
 ]
 
 
-def _option_hint(exc: PivotalError) -> str:
+def _option_hint(exc: InputError | StoreError | ConvergenceError) -> str:
     """`` (option --flag)`` when the error's ``field`` is an option of the running command:
     library messages name parameters, the command line names its flags."""
     from typer._click.globals import get_current_context
@@ -115,6 +115,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except StateError as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(4) from None
+        except ConvergenceError as exc:
+            err.print(f"error: {exc}{_option_hint(exc)}", markup=False, soft_wrap=True)
+            raise typer.Exit(3) from None
         except PivotalError as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(1) from None

@@ -27,7 +27,7 @@ from pivotal.cli.common import (
 )
 from pivotal.cli.report import ReportOpt, emit_report
 from pivotal.display import Rounding, rounding_of
-from pivotal.errors import ConvergenceError, InputError
+from pivotal.errors import InputError
 from pivotal.fileio import display_name, make_output_folder, write_text_atomic
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.coordinator import RoundRecord
@@ -161,11 +161,7 @@ def negotiate_run(
             if live is not None:
                 live.update(_status(record, record.round + 1))
 
-        try:
-            sim = simulate(sc, settings, activity_fee=activity_fee, check=check, on_round=on_round)
-        except ConvergenceError as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
-            raise typer.Exit(3) from None
+        sim = simulate(sc, settings, activity_fee=activity_fee, check=check, on_round=on_round)
     doc = sim.to_dict()
     stamp_source(doc, f"built-in scenario {scenario}" if scenario else display_name(file or "-"))
     o = sim.outcome

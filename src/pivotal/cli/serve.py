@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from pivotal.cli.common import JsonOpt, check_file_option, emit_json, err, handle_errors, num, out
-from pivotal.errors import ConvergenceError, InputError
+from pivotal.errors import InputError
 from pivotal.fileio import (
     prepare_secret_folder,
     read_text,
@@ -258,10 +258,7 @@ def agent_run(
             on_event=on_event,
         )
         try:
-            result = agent.run()
-        except ConvergenceError as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
-            raise typer.Exit(3) from None
+            result = agent.run()  # a run that does not converge: exit 3 (handle_errors)
         finally:
             agent.close()
     if json_out:

@@ -740,12 +740,12 @@ def convergence_message(result: AdmmResult, what: str) -> str:
         else ""
     )
     return (
-        f"{what} did not converge in {result.rounds} rounds{detail}; raise --max-rounds or "
-        "loosen the tolerances"
+        f"{what} did not converge in {result.rounds} rounds{detail}; raise the round limit "
+        "(max_rounds) or loosen the tolerances"
     )
 
 
 def raise_if_failed(session: NegotiationSession) -> None:
     """Turn a failed session into :class:`ConvergenceError`."""
     if session.status == "failed":
-        raise ConvergenceError(session.message)
+        raise ConvergenceError(session.message, field="max_rounds")
