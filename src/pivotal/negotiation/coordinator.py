@@ -16,7 +16,6 @@ wrap the loop. Update formulas: :mod:`pivotal.negotiation.admm`.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,8 +24,8 @@ import numpy as np
 
 from pivotal.arrays import FloatArray
 from pivotal.errors import InputError, UnsafeStepError
-from pivotal.negotiation.acceleration import AndersonAccelerator
-from pivotal.negotiation.admm import AdmmSettings, balance_rho, restart_due, restart_rho
+from pivotal.negotiation.acceleration import Acceleration, PlainRound, acceleration_for
+from pivotal.negotiation.admm import AdmmSettings
 
 
 @dataclass(frozen=True)
@@ -173,20 +172,7 @@ class Coordinator:
                 field="plan",
             )
         self.round = 0
-        self._anderson = (
-            AndersonAccelerator(s.anderson)
-            if s.acceleration == "anderson" and s.anderson > 0
-            else None
-        )
-        # Halpern epochs: anchor, reference point of the last restart, steps and residuals
-        self._anchor = (self._z, self._lam)
-        self._restart_point = self._anchor
-        self._epoch_round = 0
-        self._r0 = 0.0
-        self._r_prev: float | None = None
-        self.restarts = 0
-        self._fallback: tuple[FloatArray, FloatArray] | None = None
-        self._last_plain_norm = np.inf
+        self._acceleration: Acceleration = acceleration_for(s, self._z, self._lam)
         self.history: list[RoundRecord] = []
         self._answer_prices = np.zeros(0)
         self.converged = False
@@ -260,23 +246,20 @@ class Coordinator:
             raise
         return more
 
-    def _save(self) -> tuple[dict[str, Any], int, RoundRecord | None, Any]:
+    def _save(self) -> tuple[dict[str, Any], int, RoundRecord | None, object]:
         """What a refused round must restore: the attributes (arrays are replaced by a round,
-        never changed in place), the history's length and last record, Anderson's memory."""
-        memory = None
-        if self._anderson is not None:
-            memory = (deque(self._anderson._s), deque(self._anderson._f))
+        never changed in place), the history's length and last record, the acceleration's
+        state."""
         last = self.history[-1] if self.history else None
-        return dict(self.__dict__), len(self.history), last, memory
+        return dict(self.__dict__), len(self.history), last, self._acceleration.snapshot()
 
-    def _restore(self, saved: tuple[dict[str, Any], int, RoundRecord | None, Any]) -> None:
-        attributes, n, last, memory = saved
+    def _restore(self, saved: tuple[dict[str, Any], int, RoundRecord | None, object]) -> None:
+        attributes, n, last, acceleration = saved
         self.__dict__.update(attributes)
         del self.history[n:]
         if last is not None:
             self.history[n - 1] = last
-        if self._anderson is not None and memory is not None:
-            self._anderson._s, self._anderson._f = memory
+        self._acceleration.restore(acceleration)
 
     def _check_state(self) -> None:
         """Refuse a round whose outcome is not finite or whose penalty is not positive."""
@@ -362,85 +345,24 @@ class Coordinator:
         if self.round >= s.max_rounds:
             self.done = True
             return False
-        if s.acceleration == "halpern":
-            self._halpern(lam_old, dual)
-            return True
-        new_rho = balance_rho(
-            self.round, self.rho, primal, dual, float(eps_primal), float(eps_dual), s
-        )
-        if self._anderson is not None:
-            self._accelerate(z_old, lam_old, rho_changed=new_rho != self.rho)
-        self.rho = new_rho
+        self._z, self._lam, self.rho = self._acceleration.after(
+            PlainRound(
+                self.round, z_old, lam_old, self._z, self._lam, self.rho, primal, dual,
+                float(eps_primal), float(eps_dual), self._index,
+            )
+        )  # fmt: skip
         return True
+
+    @property
+    def restarts(self) -> int:
+        """Halpern restarts so far (0 under the other accelerations)."""
+        return getattr(self._acceleration, "restarts", 0)
 
     def _per_party(self, values: FloatArray) -> FloatArray:
         """Sums of ``values`` (one per copied entry) over each party's copy."""
         if self._all_hold and len(values):
             return np.add.reduceat(values, self._starts)
         return np.array([float(np.sum(values[sl])) for sl in self._slices.values()])
-
-    def _halpern(self, lam_old: FloatArray, dual: float) -> None:
-        """Anchor the plain round's state to the epoch's first one; restart when due (see
-        :mod:`pivotal.negotiation.admm`). ``dual`` is the round's dual residual, ``rho`` times
-        how far the plan's copies moved."""
-        s = self.settings
-        # fixed-point residual over plan copies and scaled prices, both in units
-        r = float(np.hypot(dual, np.linalg.norm(self._lam - lam_old))) / self.rho
-        k = self._epoch_round
-        if k == 0:
-            self._r0 = r
-        z0, lam0 = self._anchor
-        self._z = (z0 + (k + 1) * self._z) / (k + 2)
-        self._lam = (lam0 + (k + 1) * self._lam) / (k + 2)
-        self._epoch_round = k + 1
-        if not restart_due(k + 1, self.round, r, self._r0, self._r_prev):
-            self._r_prev = r
-            return
-        self.restarts += 1
-        if (
-            s.adapt_rho
-            and self.restarts > 1
-            and (s.adapt_until is None or self.round <= s.adapt_until)
-        ):
-            z_ref, lam_ref = self._restart_point
-            self.rho = restart_rho(
-                self.rho,
-                float(np.linalg.norm(self._lam - lam_ref)),
-                float(np.linalg.norm((self._z - z_ref)[self._index])),
-            )
-        self._anchor = self._restart_point = (self._z, self._lam)
-        self._epoch_round = 0
-        self._r_prev = None
-
-    def _pack(self, z: FloatArray, lam: FloatArray) -> FloatArray:
-        return np.concatenate([z, lam / self.rho])
-
-    def _unpack(self, state: FloatArray) -> tuple[FloatArray, FloatArray]:
-        return np.maximum(state[: self._n], 0.0), state[self._n :] * self.rho
-
-    def _accelerate(self, z_old: FloatArray, lam_old: FloatArray, *, rho_changed: bool) -> None:
-        """Safeguarded Anderson step on the state (see :mod:`.acceleration`)."""
-        assert self._anderson is not None
-        state = self._pack(z_old, lam_old)
-        plain = self._pack(self._z, self._lam)
-        norm = float(np.linalg.norm(plain - state))
-        if self._fallback is not None and norm > self._last_plain_norm:
-            # the extrapolated point did worse than plain ADMM: go back to the plain iterate
-            self._z, self._lam = self._fallback
-            self._fallback = None
-            self._anderson.reset()
-            return
-        self._fallback = None
-        self._last_plain_norm = norm
-        if rho_changed:
-            self._anderson.reset()
-            return
-        self._anderson.push(state, plain)
-        candidate = self._anderson.extrapolate()
-        if candidate is None:
-            return
-        self._fallback = (self._z.copy(), self._lam.copy())
-        self._z, self._lam = self._unpack(candidate)
 
     def result(self) -> AdmmResult:
         """The consensus plan and history so far."""
