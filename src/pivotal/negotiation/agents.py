@@ -26,9 +26,9 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 import scipy.sparse as sp
 
+from pivotal.arrays import FloatArray
 from pivotal.errors import InputError, SolverError
 from pivotal.negotiation.cost_models import PlanCostModel
 from pivotal.solvers import (
@@ -40,8 +40,6 @@ from pivotal.solvers import (
     require_optimal,
     solve_linear,
 )
-
-FloatArray = npt.NDArray[np.float64]
 
 
 class Party(Protocol):
