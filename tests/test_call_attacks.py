@@ -22,7 +22,7 @@ from pivotal.calls.receipts import check_signature
 from pivotal.calls.verify import verify_record
 from pivotal.errors import InputError
 from pivotal.results import canonical_json
-from pivotal.service.call_app import served_call_app
+from pivotal.service.call_app import RegistrationLimit, served_call_app
 
 START = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
 DEADLINE = START + timedelta(hours=1)
@@ -205,6 +205,49 @@ def test_a_refused_report_costs_a_bounded_log_line_and_keeps_receipts_durable(
     again = Call.open(tmp_path / "m.sqlite", clock=clock)
     assert again.receipt_of(tokens["p1"], "p1") == receipt
     assert [e["kind"] for e in again.events(tokens["operator"], 0)].count("refused") == 2
+
+
+# ------------------------------------------------------------------ a stranger registering names
+def test_registration_attempts_are_bounded_per_address() -> None:
+    # by hand: 60 a minute is a bucket of 60 refilled at one a second
+    now = [0.0]
+    limit = RegistrationLimit(60, clock=lambda: now[0], max_addresses=2)
+    assert [limit.take("a") for _ in range(60)] == [0.0] * 60
+    assert limit.take("a") == pytest.approx(1.0)
+    now[0] = 30.0  # 30 refilled (the refused attempt spent nothing)
+    assert [limit.take("a") for _ in range(30)] == [0.0] * 30
+    assert limit.take("a") == pytest.approx(1.0)
+    assert limit.take("b") == 0.0 and limit.take("c") == 0.0  # "a" forgotten: 2 remembered
+    assert limit.take("a") == 0.0
+    assert RegistrationLimit(0).take("a") == 0.0
+
+
+def test_a_stranger_cannot_fill_the_call_with_registrations(tmp_path: Path) -> None:
+    # before: one stranger registered 206 names a second (each a disk sync on the event loop:
+    # another participant's submission p50 went from 12 ms to 349 ms) until "the call is full"
+    # refused everyone (max_participants 2,000 filled in 10 s; /tmp/cp/regflood.py)
+    call, _, _ = auction(tmp_path, registration="open", max_participants=100)
+    app = served_call_app(call, registrations_per_minute=5)
+
+    async def flood() -> tuple[list[httpx.Response], httpx.Response]:
+        stranger = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
+        other = httpx.ASGITransport(app=app, client=("198.51.100.9", 40000))
+        async with (
+            httpx.AsyncClient(transport=stranger, base_url="http://call") as s,
+            httpx.AsyncClient(transport=other, base_url="http://call") as o,
+        ):
+            replies = [
+                await s.post("/v1/register", json={"name": f"s{i}", "role": "bidder"})
+                for i in range(20)
+            ]
+            honest = await o.post("/v1/register", json={"name": "late", "role": "bidder"})
+            return replies, honest
+
+    replies, honest = asyncio.run(flood())
+    assert [r.status_code for r in replies] == [201] * 5 + [429] * 15
+    assert int(replies[-1].headers["retry-after"]) >= 1
+    assert honest.status_code == 201
+    assert len(call.participants) == 3 + 5 + 1  # invited, the stranger's five, the late one
 
 
 # ------------------------------------------------------------------ pivotal call verify

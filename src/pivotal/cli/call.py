@@ -125,6 +125,15 @@ def serve_call_command(
         bool,
         typer.Option("--access-log/--no-access-log", help="Log each request (never its body)."),
     ] = True,
+    registrations_per_minute: Annotated[
+        int,
+        typer.Option(
+            "--registrations-per-minute",
+            metavar="N",
+            help="Registration attempts allowed a minute from one client address (429 beyond; "
+            "0: no bound). Behind a proxy every client has the proxy's address.",
+        ),
+    ] = 60,
 ) -> None:
     """Serve an open call: create it from --config, or resume it from an existing --db."""
     from pivotal.calls import Call, terms_from_document
@@ -138,6 +147,10 @@ def serve_call_command(
             raise InputError(f"{path} does not exist", field="tls")
     if not 0 <= port <= 65535:
         raise InputError(f"--port must be in 0..65535, got {port}")
+    if registrations_per_minute < 0:
+        raise InputError(
+            f"--registrations-per-minute must be 0 or more, got {registrations_per_minute}"
+        )
     if db.exists():
         if tokens_dir is not None:
             raise InputError("--tokens-dir is only for a new database: credentials are issued once")
@@ -180,6 +193,7 @@ def serve_call_command(
         tls_cert=tls_cert,
         tls_key=tls_key,
         access_log=access_log,
+        registrations_per_minute=registrations_per_minute,
         announce=announce,
     )
 

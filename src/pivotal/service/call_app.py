@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -47,9 +50,11 @@ from pivotal.service.http import CSP_PAGES, harden
 from pivotal.service.wire import ErrorMessage, field_errors
 
 DEFAULT_MAX_BODY = 1024 * 1024
+DEFAULT_REGISTRATIONS_PER_MINUTE = 60
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorMessage} for code in (401, 403, 409, 413, 422)
 }
+_REGISTER_ERRORS = {**_ERRORS, 429: {"model": ErrorMessage}}
 _bearer = HTTPBearer(auto_error=False)
 Token = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -113,6 +118,44 @@ def _report_schema() -> tuple[dict[str, Any], dict[str, Any]]:
 _REPORT_SCHEMA, _REPORT_DEFS = _report_schema()
 
 
+class RegistrationLimit:
+    """At most ``per_minute`` registration attempts a minute from one client address (a bucket of
+    that many, refilled continuously), so that a stranger cannot fill the call with names (every
+    registration, pending or approved, takes a place up to ``max_participants``) nor stall the
+    server with a disk sync per registration. The addresses remembered are bounded: beyond
+    ``max_addresses``, the least recently seen is forgotten (its bucket was refilled or it is a
+    flood of addresses, which the connection cap bounds)."""
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_addresses: int = 65_536,
+    ) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self.max_addresses = max_addresses
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, address: str) -> float:
+        """Spend one attempt for ``address``: 0 if allowed, else the seconds until the next."""
+        if self.per_minute <= 0:
+            return 0.0
+        now = self.clock()
+        left, then = self._buckets.pop(address, (float(self.per_minute), now))
+        left = min(float(self.per_minute), left + (now - then) * self.per_minute / 60.0)
+        wait = 0.0
+        if left >= 1.0:
+            left -= 1.0
+        else:
+            wait = (1.0 - left) * 60.0 / self.per_minute
+        self._buckets[address] = (left, now)
+        while len(self._buckets) > self.max_addresses:
+            self._buckets.popitem(last=False)
+        return wait
+
+
 class GroupCommit:
     """Submissions that arrive together are stored together. Each request is checked on the
     event loop (:meth:`Call.prepare_submit`: credential, phase, report) and queued; one commit
@@ -155,7 +198,11 @@ class GroupCommit:
 
 
 def served_call_app(
-    call: Call, *, max_body_bytes: int = DEFAULT_MAX_BODY, tls: bool = False
+    call: Call,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    tls: bool = False,
+    registrations_per_minute: int = DEFAULT_REGISTRATIONS_PER_MINUTE,
 ) -> Any:
     """What uvicorn serves: :func:`create_call_app` behind the shared layers of
     :mod:`pivotal.service.http` (security headers; the token checked before a body is read)."""
@@ -167,14 +214,22 @@ def served_call_app(
             return str(exc)
         return None
 
-    app = create_call_app(call, max_body_bytes=max_body_bytes)
+    app = create_call_app(
+        call, max_body_bytes=max_body_bytes, registrations_per_minute=registrations_per_minute
+    )
     private = ("/v1/participants/", "/v1/operator/")
     return harden(app, tls=tls, private=private, refuse=refuse, csp=CSP_PAGES)
 
 
-def create_call_app(call: Call, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
+def create_call_app(
+    call: Call,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    registrations_per_minute: int = DEFAULT_REGISTRATIONS_PER_MINUTE,
+) -> FastAPI:
     """The call's FastAPI app (see the module docstring), served behind
-    :func:`served_call_app`'s layers."""
+    :func:`served_call_app`'s layers. ``registrations_per_minute`` bounds the registration
+    attempts from one client address (:class:`RegistrationLimit`; 0: no bound)."""
     app = FastAPI(
         title=f"pivotal call {call.terms.name}",
         version=package_version("pivotal"),
@@ -207,6 +262,7 @@ def create_call_app(call: Call, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> Fa
         return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
 
     group_commit = GroupCommit(call)
+    registration_limit = RegistrationLimit(registrations_per_minute)
 
     def tok(token: HTTPAuthorizationCredentials | None) -> str | None:
         return None if token is None else token.credentials
@@ -223,9 +279,22 @@ def create_call_app(call: Call, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> Fa
         participants and the receipts' public key."""
         return {**call.summary(), "terms": call.terms.public_document()}
 
-    @app.post("/v1/register", responses=_ERRORS, status_code=201)
-    async def register(body: Registration) -> Registered:
-        """Register (when the terms allow it); the credential is shown once."""
+    @app.post("/v1/register", responses=_REGISTER_ERRORS, status_code=201)
+    async def register(body: Registration, request: Request) -> Registered:
+        """Register (when the terms allow it); the credential is shown once. Too many attempts
+        from one address get 429 with ``Retry-After``."""
+        address = request.client.host if request.client is not None else "unknown"
+        wait = registration_limit.take(address)
+        if wait > 0:
+            seconds = max(1, int(wait + 0.999))
+            return JSONResponse(  # type: ignore[return-value]
+                {
+                    "detail": f"too many registrations from {address}: "
+                    f"{registration_limit.per_minute} a minute; retry in {seconds} s"
+                },
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
         token, st = call.register(body.name, body.role)
         return Registered(name=body.name, role=body.role, status=st, token=token)  # type: ignore[arg-type]
 
@@ -358,4 +427,10 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
-__all__ = ["DEFAULT_MAX_BODY", "create_call_app", "served_call_app"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_REGISTRATIONS_PER_MINUTE",
+    "RegistrationLimit",
+    "create_call_app",
+    "served_call_app",
+]

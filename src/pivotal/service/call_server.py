@@ -13,7 +13,11 @@ from pathlib import Path
 import uvicorn
 
 from pivotal.calls.call import Call
-from pivotal.service.call_app import DEFAULT_MAX_BODY, served_call_app
+from pivotal.service.call_app import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_REGISTRATIONS_PER_MINUTE,
+    served_call_app,
+)
 from pivotal.service.http import Limits, bind, hardened_config, warn_without_tls
 
 log = logging.getLogger("pivotal.call")
@@ -28,6 +32,7 @@ def serve_call(
     tls_key: Path | None = None,
     access_log: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    registrations_per_minute: int = DEFAULT_REGISTRATIONS_PER_MINUTE,
     announce: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; ``announce`` gets the URL once the socket is bound."""
@@ -35,7 +40,12 @@ def serve_call(
     bound = sock.getsockname()[1]
     tls = tls_cert is not None
     warn_without_tls(log, call.terms.name, host, tls)
-    app = served_call_app(call, max_body_bytes=max_body_bytes, tls=tls)
+    app = served_call_app(
+        call,
+        max_body_bytes=max_body_bytes,
+        tls=tls,
+        registrations_per_minute=registrations_per_minute,
+    )
     limits = Limits(max_connections=2048)  # participants' keep-alive pools in a burst
     config = hardened_config(
         app, tls_cert=tls_cert, tls_key=tls_key, access_log=access_log, limits=limits, ws="none"
