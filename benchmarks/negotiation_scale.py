@@ -272,7 +272,10 @@ def main() -> None:
     if args.one:
         row = one(args.one, args.seed)
         if args.service:
-            row.update(service(args.one, args.seed))
+            try:
+                row.update(service(args.one, args.seed))
+            except RuntimeError as exc:  # e.g. a run that does not converge exits 3
+                row["service_error"] = str(exc)
         print(json.dumps(row))
         return
     rows = []
@@ -306,6 +309,8 @@ def main() -> None:
             f"{row.get('max_gain_bound', float('nan')):>8.3g} {'-' if ok is None else ok}",
             flush=True,
         )
+        if "service_error" in row:
+            print(f"{'':>16} service: {row['service_error']}", flush=True)
         if "service_wall" in row:
             agents = row["service_agent_cpu"]
             print(
