@@ -64,8 +64,8 @@ def joint_run(scenario: Scenario, settings: AdmmSettings) -> tuple[int, bool, fl
     )
     ended = [0.0]
 
-    def on_round(phase: str, record: RoundRecord) -> None:
-        if phase == "joint":
+    def on_round(phase: object, record: RoundRecord) -> None:
+        if str(phase) == "joint":  # a Phase (its string is the phase's name)
             ended[0] = time.perf_counter()
 
     session = NegotiationSession(terms, sq, on_round=on_round)
