@@ -153,8 +153,11 @@ def negotiate(
     on_round:
         Called after every round of the joint run.
     warm_start_counterfactuals:
-        Start counterfactual runs from the joint plan and prices instead of cold (for the
-        accuracy demonstration; with early stopping it gives wrong transfers).
+        Start counterfactual runs from the joint plan and prices, after the joint run, instead
+        of cold and beside it: at 40-100 products about half the rounds (K40 seed 7: 181
+        against 434) for about as many exchanges on the wire; an early-stopped warm start is
+        off by as much as its certified bounds say (see
+        ``benchmarks/results/2026-12-02-negotiation-scale.md``).
     require_convergence:
         Raise :class:`ConvergenceError` if a run ends unconverged (default).
     input_sha256:
