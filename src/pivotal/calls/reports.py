@@ -164,6 +164,13 @@ def auction_report(terms: CallTerms, participant: str, body: Any) -> Report:
     )
     for k, bid in enumerate(auction.bids):
         _bounded(bid.value, terms.max_value, f"bids[{k}].value", "value")
+        low = terms.min_value or 0.0
+        if 0 < bid.value < low:  # the span the close's winner determination accepts
+            raise InputError(
+                f"bids[{k}].value: value {bid.value:g} is below the call's smallest positive "
+                f"bid {low:g} (public terms); bid 0 or at least {low:g}",
+                field=f"bids[{k}].value",
+            )
     entry = {
         "bidder": participant,
         "bids": [
