@@ -120,7 +120,7 @@ def test_submission_refused_with_field(tmp_path: Path) -> None:
             call.submit(token, "b1", body)
         assert info.value.field == field, (body, str(info.value))
     (tmp_path / "m").mkdir()
-    market, mtokens, _ = new_call(tmp_path / "m", market_terms())
+    market, mtokens, mclock = new_call(tmp_path / "m", market_terms())
     tp, _ = market.register("p1", "producer")
     nonconvex = {"cost": {"kind": "piecewise_linear", "points": [[0, 0], [1, 5], [2, 6]]}}
     with pytest.raises(InputError) as info:
@@ -132,6 +132,11 @@ def test_submission_refused_with_field(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         market.submit(tp, "p1", {"benefit": {"kind": "linear", "a": 1}, "capacity": 1})
     assert info.value.field == "benefit"
+    refused = [e for e in market.events(mtokens["operator"], 0) if e["kind"] == "refused"]
+    assert [e["status"] for e in refused] == [422] * 3
+    assert not any("field" in e for e in refused)  # sealed: the field tells of the report
+    mclock.now += timedelta(hours=2)
+    market.close(mtokens["operator"])
     refused = [e for e in market.events(mtokens["operator"], 0) if e["kind"] == "refused"]
     assert [e["field"] for e in refused] == ["cost.points[2]", "cost.capacity", "benefit"]
 

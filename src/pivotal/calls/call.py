@@ -392,7 +392,8 @@ class Call:
         }
 
     def events(self, token: str | None, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        """The event log for the operator; report hashes are withheld until the close."""
+        """The event log for the operator; report hashes, and the field a refused report was
+        refused for (``bids[5].value`` tells it had six bids), are withheld until the close."""
         self.require_operator(token)
         sealed = self.phase() in (Phase.OPEN, Phase.DEADLINE)
         return [_event_view(e, sealed) for e in self.store.events(after, limit)]
@@ -412,6 +413,8 @@ class Call:
 
 def _event_view(e: Event, sealed: bool) -> dict[str, Any]:
     detail = e.detail
+    if sealed and e.kind == "refused":  # the field of a refused report tells of its shape
+        detail = {k: v for k, v in detail.items() if k != "field"}
     if sealed and "receipt" in detail:
         r = dict(detail["receipt"])
         r.pop("report_sha256", None)
