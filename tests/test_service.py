@@ -600,6 +600,36 @@ def test_agent_says_to_use_http_when_websockets_are_refused(tmp_path: Path) -> N
         server.shutdown()
 
 
+def test_one_message_carries_every_run_and_one_answer_answers_them(tmp_path: Path) -> None:
+    """Issue 17.2: the joint run and the runs without each vendor go on together; a party's
+    task message carries one task per run that waits for it (a vendor has none in the run
+    without it), and one answer message answers them all."""
+    from pivotal.negotiation.deployment import load_config, load_private
+    from pivotal.service.client import message_body
+    from pivotal.service.state import open_state
+    from pivotal.service.wire import Answer
+
+    d = deploy(tmp_path, three_vendors())
+    state, _ = open_state(tmp_path / "db.sqlite", d.config)
+    config = load_config(d.config)
+    parties = {p: load_private(d.private(p), config) for p in d.parties}
+    doc = state.task_document("retailer")
+    assert doc["kind"] == "status_quo"
+    state.submit("retailer", Answer.model_validate(message_body(parties["retailer"], doc, {})))
+    runs = ["without:vendor1", "without:vendor2", "without:vendor3"]
+    for round_ in (0, 1):
+        docs = {p: state.task_document(p) for p in d.parties}
+        assert (docs["retailer"]["phase"], docs["retailer"]["round"]) == ("joint", round_)
+        assert [(m["phase"], m["round"]) for m in docs["retailer"]["more"]] == [
+            (r, round_) for r in runs
+        ]
+        assert [m["phase"] for m in docs["vendor2"]["more"]] == [runs[0], runs[2]]
+        for p in d.parties:  # one message each way per party and round
+            assert state.submit(p, Answer.model_validate(message_body(parties[p], docs[p], {})))
+        assert state.status().runs == {"joint": round_ + 1} | {r: round_ + 1 for r in runs}
+    state.store.close()
+
+
 def test_stream_documents_are_the_wire_schemas_messages(tmp_path: Path) -> None:
     """The WebSocket stream serializes plain documents (no model building on the hot path):
     over a whole negotiation, every task and ack document is exactly what the pydantic models

@@ -130,28 +130,10 @@ class Agent:
 
     def answer(self, task: dict[str, Any]) -> dict[str, Any]:
         """The body answering a task and every task of its ``more`` (the only use of the
-        private data). An answer is kept while its task may come back (a coordinator restart, a
-        lost reply, or a message listing it again beside a run that moved on) and sent again
-        unchanged."""
-        items = [task, *(task.get("more") or [])]
-        for item in items:
-            key = (item["phase"], item["round"])
-            if key not in self._answers:
-                full = item if item is task else {"kind": "best_response", **item}
-                self._answers[key] = answer_body(self._party_model(), full)
-        keys = {(item["phase"], item["round"]) for item in items}
-        for key in [k for k in self._answers if k not in keys]:
-            del self._answers[key]  # superseded: that step is over
-        body = dict(self._answers[(task["phase"], task["round"])])
-        body["more"] = [
-            {
-                k: v
-                for k, v in self._answers[(i["phase"], i["round"])].items()
-                if k != "schema_version"
-            }
-            for i in items[1:]
-        ]
-        return body
+        private data; :func:`message_body`). An answer is kept while its task may come back (a
+        coordinator restart, a lost reply, or a message listing it again beside a run that moved
+        on) and sent again unchanged."""
+        return message_body(self._party_model(), task, self._answers)
 
     def run(self) -> dict[str, Any]:
         """Answer tasks until the negotiation ends; return this party's result."""
@@ -329,6 +311,30 @@ def session_task(task: dict[str, Any]) -> Task:
         values={k: array(v) for k, v in (task.get("values") or {}).items()},
         max_quantity=math.inf if bound is None else float(bound),
     )
+
+
+def message_body(
+    party: Party, task: dict[str, Any], kept: dict[tuple[str, int], dict[str, Any]]
+) -> dict[str, Any]:
+    """The wire answer to a task message: its own task's answer and, under ``more``, one per
+    other open task it carries (the protocol runs go on together). ``kept`` holds answers by
+    ``(phase, round)``: one already there is sent again unchanged, and those of steps the
+    message no longer lists are dropped."""
+    items = [task, *(task.get("more") or [])]
+    for item in items:
+        key = (item["phase"], item["round"])
+        if key not in kept:
+            full = item if item is task else {"kind": "best_response", **item}
+            kept[key] = answer_body(party, full)
+    keys = {(item["phase"], item["round"]) for item in items}
+    for key in [k for k in kept if k not in keys]:
+        del kept[key]  # superseded: that step is over
+    body = dict(kept[(task["phase"], task["round"])])
+    body["more"] = [
+        {k: v for k, v in kept[(i["phase"], i["round"])].items() if k != "schema_version"}
+        for i in items[1:]
+    ]
+    return body
 
 
 def answer_body(party: Party, task: dict[str, Any]) -> dict[str, Any]:
