@@ -54,6 +54,8 @@ class Call:
         self.deadline = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
         self._tokens = store.credential_hashes()
         self._participants = {p.name: p for p in store.participants()}
+        # the public status counts them on every request: kept, not recounted (O(participants))
+        self._approved = sum(1 for p in self._participants.values() if p.status == "approved")
         self._reported = store.has_report()
         self._outcome: dict[str, Any] | None = store.meta_json("outcome")
         self._record: dict[str, Any] | None = store.meta_json("record")
@@ -157,6 +159,7 @@ class Call:
         token, seq = self.store.register(iso(now), name, role, status)
         self._participants[name] = Participant(name, role, status, seq)
         self._tokens[token_hash(token)] = name
+        self._approved += status == "approved"
         return token, status
 
     def approve(self, token: str | None, name: str) -> None:
@@ -170,6 +173,7 @@ class Call:
         if p.status != "approved":
             self.store.approve(iso(now), name)
             self._participants[name] = Participant(p.name, p.role, "approved", p.registered_seq)
+            self._approved += 1
 
     # ------------------------------------------------------------------ reports
     def submit(self, token: str | None, name: str, body: Any) -> dict[str, Any]:
@@ -361,7 +365,6 @@ class Call:
     def summary(self) -> dict[str, Any]:
         """Public status: terms, time left, counts (never a report or its hash)."""
         now = self.clock()
-        approved = sum(1 for p in self._participants.values() if p.status == "approved")
         return {
             "call": self.terms.name,
             "kind": self.terms.kind,
@@ -369,7 +372,7 @@ class Call:
             "server_time": iso(now),
             "deadline": iso(self.deadline),
             "seconds_left": max(0.0, (self.deadline - now).total_seconds()),
-            "participants": approved,
+            "participants": self._approved,
             "public_key": self.key.public_hex,
         }
 

@@ -49,6 +49,7 @@ CREATE TABLE events (
     seq INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL,
     participant TEXT, detail TEXT NOT NULL
 );
+CREATE INDEX events_by_participant ON events(participant, seq);
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
@@ -180,6 +181,11 @@ class CallStore:
             fmt = store.meta("store_format")
             store.terms()
             store.private_key()
+            # a participant's latest receipt without a scan of the whole log (a database made
+            # before the index existed gets it here, once)
+            store._db.execute(
+                "CREATE INDEX IF NOT EXISTS events_by_participant ON events(participant, seq)"
+            )
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{path} is not a pivotal call database ({exc})", field="db") from None
         if fmt != STORE_FORMAT:
