@@ -285,6 +285,31 @@ def test_a_participants_receipt_is_found_without_scanning_the_log(tmp_path: Path
     assert again.summary()["participants"] == 4 and again.receipt_of(tokens["b1"], "b1") == r
 
 
+def test_the_polled_status_does_not_grow_with_the_invitations(tmp_path: Path) -> None:
+    # before: GET /v1/call, which every open page polls every 3 s, carried the terms with every
+    # invitation: 337 KiB and 5-10 ms a request with 10,000 invited; and GET /v1/record
+    # serialized the record again for every request (44-58 ms for 10,000 market reports)
+    invited = [{"name": f"p{i:05d}", "role": "bidder"} for i in range(3000)]
+    call, tokens, clock = auction(tmp_path, invited=invited)
+    call.submit(tokens["p00001"], "p00001", bids(("A", 4)))
+    app = served_call_app(call)
+    status, terms = asyncio.run(
+        _requests(app, ("GET", "/v1/call", None, None), ("GET", "/v1/terms", None, None))
+    )
+    assert len(status.content) < 2000 and status.json()["invitations"] == 3000
+    assert "invited" not in status.json()["terms"]
+    assert status.json()["terms"]["items"] == ["A", "B"]
+    assert terms.json()["invited"] == invited  # the terms as given
+    clock.now = DEADLINE + timedelta(seconds=1)
+    call.close(tokens["operator"])
+    call.publish(tokens["operator"])
+    first, second = asyncio.run(
+        _requests(app, ("GET", "/v1/record", None, None), ("GET", "/v1/record", None, None))
+    )
+    assert first.content == second.content and first.json() == call.record()
+    assert verify_record(second.json()).ok
+
+
 # ------------------------------------------------------------------ the close cannot fail on input
 def test_bids_spanning_more_than_the_solvers_tell_apart_are_refused_at_submission(
     tmp_path: Path,

@@ -1,7 +1,8 @@
 """The open call's HTTP API (FastAPI) and its pages, served by uvicorn (:mod:`.call_server`).
 
-Public: ``GET /health``, ``GET /v1/call`` (terms, phase, server time, time left, number of
-participants, the receipts' public key), ``POST /v1/register`` (while the terms allow it),
+Public: ``GET /health``, ``GET /v1/call`` (terms without the invitations, phase, server time,
+time left, number of participants, the receipts' public key), ``GET /v1/terms`` (the terms as
+given), ``POST /v1/register`` (while the terms allow it),
 ``GET /v1/record`` (after publication), the pages ``/``, ``/participant`` and ``/operator``,
 ``/openapi.json``.
 
@@ -38,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 from pivotal.calls.call import Call
 from pivotal.calls.lifecycle import CallAuthError, CallStateError
@@ -273,11 +275,30 @@ def create_call_app(
         """Liveness."""
         return {"status": "ok"}
 
+    # the terms are static: serialized once. The status the pages poll every 3 s carries them
+    # without the list of invitations (which grows with the call: 337 KiB and 10 ms a request
+    # with 10,000 invited), and its number instead; GET /v1/terms has the whole document
+    terms_document = call.terms.public_document()
+    status_terms = {k: v for k, v in terms_document.items() if k != "invited"}
+    terms_bytes = to_json(terms_document)
+    published: list[bytes] = []  # the record's JSON, once published (it never changes)
+
     @app.get("/v1/call")
     async def status() -> dict[str, Any]:
-        """Public: the terms, the phase, the server's time, the time left, the number of
-        participants and the receipts' public key."""
-        return {**call.summary(), "terms": call.terms.public_document()}
+        """Public: the terms (without the invitations: see ``/v1/terms``), the phase, the
+        server's time, the time left, the number of participants and of invitations, and the
+        receipts' public key."""
+        return {
+            **call.summary(),
+            "invitations": len(call.terms.invited),
+            "terms": status_terms,
+        }
+
+    @app.get("/v1/terms")
+    async def terms() -> Response:
+        """Public: the call's terms as given, with the invitations (the deadline is the
+        original one; ``/v1/call`` has the current deadline)."""
+        return Response(terms_bytes, media_type="application/json")
 
     @app.post("/v1/register", responses=_REGISTER_ERRORS, status_code=201)
     async def register(body: Registration, request: Request) -> Registered:
@@ -299,9 +320,11 @@ def create_call_app(
         return Registered(name=body.name, role=body.role, status=st, token=token)  # type: ignore[arg-type]
 
     @app.get("/v1/record", responses=_ERRORS)
-    async def record() -> dict[str, Any]:
+    async def record() -> Response:
         """The published record (after publication): outcome, report hashes, signature."""
-        return call.record()
+        if not published:
+            published.append(to_json(call.record()))
+        return Response(published[0], media_type="application/json")
 
     # ------------------------------------------------------------------ participant
     @app.get("/v1/participants/{name}", responses=_ERRORS)
