@@ -455,6 +455,71 @@ def test_verify_takes_a_participants_receipts_together(tmp_path: Path) -> None:
     assert not verify_record(record, receipts=[foreign]).ok
 
 
+def test_verify_refuses_a_reserve_the_terms_do_not_publish(tmp_path: Path) -> None:
+    # before: an operator who added a shill bid "reserve:A" at 8.5 to the input, recomputed the
+    # outcome and signed the record raised b2's payment from 5 to 8.5, and the record verified
+    # (with the key pinned and every receipt): reserves were not compared with the terms
+    from pivotal.auctions.comparison import run_and_document
+    from pivotal.auctions.formats import auction_from_document
+    from pivotal.auctions.payment_rules import PaymentRule
+
+    call, tokens, clock = auction(tmp_path, reserves={"B": 2.0})
+    receipts = [
+        call.submit(tokens["b1"], "b1", bids(("A", 5))),
+        call.submit(tokens["b2"], "b2", bids(("A", 9), ("B", 3))),
+    ]
+    clock.now = DEADLINE + timedelta(seconds=1)
+    call.close(tokens["operator"])
+    record = call.publish(tokens["operator"])
+    assert verify_record(record, public_key=call.key.public_hex, receipts=receipts).ok
+    # by hand: b2 takes A and pays 5 (b1's bid); B stays with its reserve (XOR: b2 gets one bundle)
+    assert record["outcome"]["payments"]["b2"] == pytest.approx(5)
+    for change in ("add", "drop"):
+        document = copy.deepcopy(record["outcome"]["input"])
+        if change == "add":
+            document["bids"].append({"bidder": "reserve:A", "bundle": ["A"], "value": 8.5})
+        else:
+            document["bids"] = [b for b in document["bids"] if b["bidder"] != "reserve:B"]
+        _, outcome = run_and_document(
+            auction_from_document(document), PaymentRule("vcg"), core=False
+        )
+        forged = call.key.sign({**record, "outcome": outcome})
+        check = verify_record(forged, public_key=call.key.public_hex, receipts=receipts)
+        assert not check.ok and "reserves" in check.problems[0], check.problems
+    # a market's reserve curve, published in the terms, verifies; another one does not
+    (tmp_path / "m").mkdir()
+    reserve = {
+        "name": "reserve:government",
+        "role": "buyer",
+        "curve": {"kind": "linear", "a": 7.0},
+        "capacity": 10.0,
+    }
+    terms = {
+        "name": "kits",
+        "kind": "market",
+        "good": "kits",
+        "unit": "kit",
+        "deadline": DEADLINE.isoformat(),
+        "publish_reports": True,
+        "reserve_curves": [reserve],
+        "invited": [{"name": "maker", "role": "producer"}],
+    }
+    mclock = Clock()
+    market, mtokens = Call.create(
+        tmp_path / "m" / "c.sqlite", terms_from_document(terms), clock=mclock
+    )
+    market.submit(mtokens["maker"], "maker", {"cost": {"kind": "linear", "a": 2}, "capacity": 4})
+    mclock.now = DEADLINE + timedelta(seconds=1)
+    market.close(mtokens["operator"])
+    honest = market.publish(mtokens["operator"])
+    assert verify_record(honest).ok
+    # by hand: the maker (cost 2) sells 4 to the reserve (benefit 7): VCG pays it 7 a unit
+    assert honest["outcome"]["transfers"]["maker"] == pytest.approx(28)
+    shill = copy.deepcopy(honest)
+    shill["terms"]["reserve_curves"] = []  # terms and input disagree
+    assert not verify_record(market.key.sign(shill)).ok
+
+
 def _mutations(doc: Any, rng: random.Random, n: int) -> list[Any]:
     paths: list[list[Any]] = []
 

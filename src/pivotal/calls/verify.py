@@ -4,8 +4,9 @@
    participant was shown when it submitted).
 2. Each receipt given: its signature, and that the report it acknowledges is the one in the
    record's list of report hashes (a later revision or a withdrawal supersedes it).
-3. When the terms published the reports: each report's hash, the assembled file rebuilt from
-   them, and the outcome recomputed by the mechanism (:func:`pivotal.verify.verify`,
+3. When the terms published the reports: each report's hash, the reserves in the assembled
+   file against those the terms publish (an operator's shill bid named ``reserve:...`` would
+   change the outcome), and the outcome recomputed by the mechanism (:func:`pivotal.verify.verify`,
    the check ``pivotal verify`` runs on a ``run`` result). Without the reports, the outcome
    cannot be recomputed by outsiders, and the check says so.
 """
@@ -17,9 +18,10 @@ from typing import Any
 
 from pivotal.calls.call import RECORD_KIND
 from pivotal.calls.receipts import check_signature
-from pivotal.calls.terms import RESERVE_PREFIX
+from pivotal.calls.reports import reserve_entries
+from pivotal.calls.terms import RESERVE_PREFIX, terms_from_document
 from pivotal.errors import InputError, PivotalError
-from pivotal.results import sha256_of
+from pivotal.results import canonical_json, sha256_of
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,32 @@ def _entries_of(kind: str, document: dict[str, Any]) -> dict[str, dict[str, Any]
         if not name.startswith(RESERVE_PREFIX):
             bids.setdefault(name, []).append({"bundle": b["bundle"], "value": float(b["value"])})
     return {name: {"bidder": name, "bids": bs} for name, bs in bids.items()}
+
+
+def _reserves_of(kind: str, document: dict[str, Any]) -> set[str]:
+    """The operator's reserves in an assembled file (``reserve:...`` entries or bids), each as
+    canonical JSON."""
+    if kind == "market":
+        return {
+            canonical_json(e)
+            for side in ("producers", "buyers")
+            for e in document.get(side) or []
+            if str(e["name"]).startswith(RESERVE_PREFIX)
+        }
+    return {
+        canonical_json([str(b["bidder"]), sorted(map(str, b["bundle"])), float(b["value"])])
+        for b in document.get("bids") or []
+        if str(b["bidder"]).startswith(RESERVE_PREFIX)
+    }
+
+
+def _reserves_expected(terms: Any) -> set[str]:
+    """The reserves the record's terms publish, as :func:`_reserves_of` writes them."""
+    parsed = terms_from_document(terms, source="the record's terms")
+    market, auction = reserve_entries(parsed)
+    if parsed.kind == "market":
+        return _reserves_of("market", {"producers": market})
+    return _reserves_of("auction", {"bids": auction})
 
 
 def verify_record(
@@ -127,7 +155,19 @@ def _check_record(
     if not isinstance(document, dict):
         return
     counts[1] = 1
-    entries = _entries_of(str(terms.get("kind")), document)
+    kind = str(terms.get("kind"))
+    try:
+        expected = _reserves_expected(terms)
+    except InputError as exc:
+        problems.append(f"the record's terms are not valid terms: {exc}")
+        expected = set()
+    found = _reserves_of(kind, document)
+    if found != expected:
+        problems.append(
+            f"the outcome's input has reserves {sorted(found)}, the terms give {sorted(expected)} "
+            "(a reserve the terms do not publish changes the outcome)"
+        )
+    entries = _entries_of(kind, document)
     if set(entries) != set(listed):
         problems.append(
             f"the published reports are from {sorted(entries)}, the list names {sorted(listed)}"
