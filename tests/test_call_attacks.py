@@ -455,7 +455,7 @@ def test_verify_takes_a_participants_receipts_together(tmp_path: Path) -> None:
     assert not verify_record(record, receipts=[foreign]).ok
 
 
-def test_verify_refuses_a_reserve_the_terms_do_not_publish(tmp_path: Path) -> None:
+def test_verify_refuses_a_reserve_or_a_rule_the_terms_do_not_publish(tmp_path: Path) -> None:
     # before: an operator who added a shill bid "reserve:A" at 8.5 to the input, recomputed the
     # outcome and signed the record raised b2's payment from 5 to 8.5, and the record verified
     # (with the key pinned and every receipt): reserves were not compared with the terms
@@ -486,6 +486,16 @@ def test_verify_refuses_a_reserve_the_terms_do_not_publish(tmp_path: Path) -> No
         forged = call.key.sign({**record, "outcome": outcome})
         check = verify_record(forged, public_key=call.key.public_hex, receipts=receipts)
         assert not check.ok and "reserves" in check.problems[0], check.problems
+    # before: the outcome computed under another payment rule than the terms announce (b2 pays
+    # its bid, 9, under pay-as-bid) verified too
+    _, paid = run_and_document(
+        auction_from_document(record["outcome"]["input"]), PaymentRule("pay-as-bid"), core=False
+    )
+    assert paid["payments"]["b2"] == pytest.approx(9)
+    for published in (paid, {k: v for k, v in paid.items() if k != "input"}):
+        forged = call.key.sign({**record, "outcome": published})
+        check = verify_record(forged, public_key=call.key.public_hex, receipts=receipts)
+        assert not check.ok and "pay-as-bid" in check.problems[0], check.problems
     # a market's reserve curve, published in the terms, verifies; another one does not
     (tmp_path / "m").mkdir()
     reserve = {

@@ -6,7 +6,8 @@
    record's list of report hashes (a later revision or a withdrawal supersedes it).
 3. When the terms published the reports: each report's hash, the reserves in the assembled
    file against those the terms publish (an operator's shill bid named ``reserve:...`` would
-   change the outcome), and the outcome recomputed by the mechanism (:func:`pivotal.verify.verify`,
+   change the outcome), and the outcome recomputed by the mechanism (always: the outcome's
+   mechanism is the payment rule the terms announce) (:func:`pivotal.verify.verify`,
    the check ``pivotal verify`` runs on a ``run`` result). Without the reports, the outcome
    cannot be recomputed by outsiders, and the check says so.
 """
@@ -151,6 +152,14 @@ def _check_record(
     outcome = record.get("outcome")
     if not isinstance(outcome, dict):
         raise InputError("the record has no outcome", field="outcome")
+    if "void" not in outcome:  # the mechanism the terms announce, not another one
+        rule = terms.get("payment_rule", "vcg") if terms.get("kind") == "auction" else "vcg"
+        ran = (outcome.get("kind"), outcome.get("mechanism"))
+        if ran != (terms.get("kind"), rule):
+            problems.append(
+                f"the outcome is a {ran[0]} '{ran[1]}' outcome; the terms announce a "
+                f"{terms.get('kind')} paying '{rule}'"
+            )
     document = outcome.get("input")
     if not isinstance(document, dict):
         return
