@@ -265,9 +265,9 @@ def test_halpern_restart_rules() -> None:
     assert restart_due(20, 100, 0.9, 1.0, 0.8)
     assert not restart_due(19, 100, 0.9, 1.0, None)
     # the penalty after a restart: price movement over plan movement, else unchanged
-    assert restart_rho(1.0, 6.0, 3.0) == 2.0
-    assert restart_rho(1.0, 0.0, 3.0) == 1.0
-    assert restart_rho(1.0, 6.0, 0.0) == 1.0
+    assert restart_rho(1.0, 6.0, 3.0, 1.0) == 2.0
+    assert restart_rho(1.0, 0.0, 3.0, 1.0) == 1.0
+    assert restart_rho(1.0, 6.0, 0.0, 1.0) == 1.0
 
 
 def test_admm_settings_validation() -> None:

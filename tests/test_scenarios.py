@@ -426,6 +426,6 @@ def test_service_negotiates_a_distance_matrix_scenario_as_in_process(tmp_path: P
 def test_interacting_scenarios_negotiate_without_solver_failure(seed: int) -> None:
     # seed 4 stopped with "retailer's best response could not be computed: PIQP status
     # 'max_iter_reached'": a Halpern restart had raised rho from 1.5e-3 to 8.3e4 in one step
-    # (2.2e10 four restarts later); each restart now changes rho by at most 1000x
+    # (2.2e10 four restarts later); rho now stays within 1000x of the run's initial penalty
     scenario = generate_scenario(2, 2, 2, 2, 2, np.random.default_rng(seed), interacting=True)
     assert_matches_centralized(scenario)

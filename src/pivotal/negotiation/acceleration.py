@@ -131,10 +131,13 @@ class HalpernRestarts:
         self.r0 = 0.0
         self.r_prev: float | None = None
         self.restarts = 0
+        self.rho0: float | None = None  # the run's initial penalty (the band's centre)
 
     def after(self, step: PlainRound) -> tuple[FloatArray, FloatArray, float]:
         s = self.settings
         rho = step.rho
+        if self.rho0 is None:
+            self.rho0 = rho
         # fixed-point residual over plan copies and scaled prices, both in units
         r = float(np.hypot(step.dual, np.linalg.norm(step.lam - step.lam_old))) / rho
         k = self.epoch_round
@@ -158,6 +161,7 @@ class HalpernRestarts:
                 rho,
                 float(np.linalg.norm(lam - lam_ref)),
                 float(np.linalg.norm((z - z_ref)[step.index])),
+                self.rho0,
             )
         self.anchor = self.restart_point = (z, lam)
         self.epoch_round = 0
