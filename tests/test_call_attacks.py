@@ -530,6 +530,47 @@ def test_verify_refuses_a_reserve_or_a_rule_the_terms_do_not_publish(tmp_path: P
     assert not verify_record(market.key.sign(shill)).ok
 
 
+def test_verify_catches_a_revision_the_participant_did_not_make(tmp_path: Path) -> None:
+    # before: the operator replaced b1's report by a lower bid under a later sequence number,
+    # recomputed and signed: b1's genuine latest receipt passed (a report listed later than the
+    # receipt was taken for b1's own later revision)
+    from pivotal.auctions.comparison import run_and_document
+    from pivotal.auctions.formats import auction_from_document
+    from pivotal.auctions.payment_rules import PaymentRule
+    from pivotal.results import sha256_of
+
+    call, tokens, clock = auction(tmp_path)
+    first = call.submit(tokens["b1"], "b1", bids(("A", 4)))
+    revised = call.submit(tokens["b1"], "b1", bids(("A", 6)))
+    theirs = call.submit(tokens["b2"], "b2", bids(("A", 5)))
+    clock.now = DEADLINE + timedelta(seconds=1)
+    call.close(tokens["operator"])
+    record = call.publish(tokens["operator"])
+    assert verify_record(record, receipts=[first, revised, theirs]).ok
+    assert verify_record(record, receipts=[revised]).ok
+    stale = verify_record(record, receipts=[first])  # a later report is listed: say so
+    assert not stale.ok and "later than the latest receipt" in stale.problems[0]
+    document = copy.deepcopy(record["outcome"]["input"])
+    document["bids"] = [b for b in document["bids"] if b["bidder"] != "b1"]
+    document["bids"].append({"bidder": "b1", "bundle": ["A"], "value": 1.0})
+    _, outcome = run_and_document(auction_from_document(document), PaymentRule("vcg"), core=False)
+    assert outcome["allocation"] == {"b2": ["A"]}  # by hand: 5 > 1, b1 loses A
+    reports = [
+        {
+            **r,
+            "seq": 99,
+            "sha256": sha256_of({"bidder": "b1", "bids": [{"bundle": ["A"], "value": 1.0}]}),
+        }
+        if r["participant"] == "b1"
+        else r
+        for r in record["reports"]
+    ]
+    forged = call.key.sign({**record, "reports": reports, "outcome": outcome})
+    assert verify_record(forged, receipts=[theirs]).ok  # b2 cannot tell
+    check = verify_record(forged, receipts=[revised])
+    assert not check.ok and "did not make" in check.problems[0], check.problems
+
+
 def _mutations(doc: Any, rng: random.Random, n: int) -> list[Any]:
     paths: list[list[Any]] = []
 

@@ -2,8 +2,10 @@
 
 1. The record's signature under its public key (and, if given, that key is the one the
    participant was shown when it submitted).
-2. Each receipt given: its signature, and that the report it acknowledges is the one in the
-   record's list of report hashes (a later revision or a withdrawal supersedes it).
+2. Each receipt given: its signature and its call; and each participant's latest receipt given
+   against the record's list of report hashes: the same sequence number and hash (a report
+   listed later than it is a revision the participant did not make, unless it gives that
+   revision's receipt), or no report after a withdrawal.
 3. When the terms published the reports: each report's hash, the reserves in the assembled
    file against those the terms publish (an operator's shill bid named ``reserve:...`` would
    change the outcome), and the outcome recomputed by the mechanism (always: the outcome's
@@ -130,8 +132,9 @@ def _check_record(
             problems.append(f"receipt seq {rc.get('seq')} of {who}: it is for another call")
         else:
             valid.append(rc)
-    # a participant's later receipt (a revision, a withdrawal) supersedes its earlier ones: only
-    # the latest receipt given must match the list
+    # a participant's later receipt (a revision, a withdrawal) supersedes its earlier ones: the
+    # latest receipt given must match the list exactly (a listed report later than it is a
+    # revision the participant did not make, or whose receipt it did not give)
     latest: dict[str, dict[str, Any]] = {}
     for rc in valid:
         who = str(rc["participant"])
@@ -141,7 +144,7 @@ def _check_record(
         seq = int(rc["seq"])
         entry = listed.get(who)
         if rc.get("action") == "withdraw":
-            if entry is not None and int(entry["seq"]) <= seq:
+            if entry is not None:
                 problems.append(f"{who} withdrew (seq {seq}) but a report is listed")
         elif entry is None:
             problems.append(f"{who}: receipt seq {seq} but no report is listed")
@@ -149,6 +152,11 @@ def _check_record(
             problems.append(f"{who}: the listed report hash differs from the receipt's")
         elif int(entry["seq"]) < seq:
             problems.append(f"{who}: the listed report is older than the receipt seq {seq}")
+        elif int(entry["seq"]) > seq:
+            problems.append(
+                f"{who}: the listed report (seq {entry['seq']}) is later than the latest "
+                f"receipt given (seq {seq}): a revision {who} did not make, or give its receipt"
+            )
     outcome = record.get("outcome")
     if not isinstance(outcome, dict):
         raise InputError("the record has no outcome", field="outcome")
