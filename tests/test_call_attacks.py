@@ -571,6 +571,51 @@ def test_verify_catches_a_revision_the_participant_did_not_make(tmp_path: Path) 
     assert not check.ok and "did not make" in check.problems[0], check.problems
 
 
+def test_verify_against_the_terms_the_participant_was_shown(tmp_path: Path) -> None:
+    # before: the operator could publish the record under other terms (here pay-as-bid: b2 pays
+    # its bid, 9, instead of 5) with an outcome computed under them, and sign it: nothing tied
+    # the record to the terms the participants had submitted under
+    from pivotal.auctions.comparison import run_and_document
+    from pivotal.auctions.formats import auction_from_document
+    from pivotal.auctions.payment_rules import PaymentRule
+
+    call, tokens, clock = auction(tmp_path)
+    shown = asyncio.run(_requests(served_call_app(call), ("GET", "/v1/terms", None, None)))[0]
+    polled = asyncio.run(_requests(served_call_app(call), ("GET", "/v1/call", None, None)))[0]
+    receipts = [
+        call.submit(tokens["b1"], "b1", bids(("A", 5))),
+        call.submit(tokens["b2"], "b2", bids(("A", 9))),
+    ]
+    call.extend(tokens["operator"], DEADLINE + timedelta(hours=1))  # later: allowed
+    clock.now = DEADLINE + timedelta(hours=2)
+    call.close(tokens["operator"])
+    record = call.publish(tokens["operator"])
+    for terms in (shown.json(), polled.json()["terms"]):
+        assert verify_record(record, receipts=receipts, terms=terms).ok
+    _, paid = run_and_document(
+        auction_from_document(record["outcome"]["input"]), PaymentRule("pay-as-bid"), core=False
+    )
+    changed = {**record["terms"], "payment_rule": "pay-as-bid"}
+    forged = call.key.sign({**record, "terms": changed, "outcome": paid})
+    assert verify_record(forged, receipts=receipts).ok  # consistent in itself
+    check = verify_record(forged, receipts=receipts, terms=shown.json())
+    assert not check.ok and "payment_rule" in check.problems[0], check.problems
+    earlier = {**record["terms"], "deadline": (DEADLINE - timedelta(minutes=1)).isoformat()}
+    check = verify_record(call.key.sign({**record, "terms": earlier}), terms=shown.json())
+    assert not check.ok and "can only be extended" in check.problems[0], check.problems
+    path = tmp_path / "forged.json"
+    path.write_text(json.dumps(forged))
+    (tmp_path / "terms.json").write_text(shown.text)
+    from typer.testing import CliRunner
+
+    from pivotal.cli.call import call_app
+
+    result = CliRunner().invoke(
+        call_app, ["verify", str(path), "--terms", str(tmp_path / "terms.json")]
+    )
+    assert result.exit_code == 1 and "payment_rule" in result.output
+
+
 def _mutations(doc: Any, rng: random.Random, n: int) -> list[Any]:
     paths: list[list[Any]] = []
 

@@ -89,9 +89,13 @@ def verify_record(
     *,
     public_key: str | None = None,
     receipts: list[dict[str, Any]] | None = None,
+    terms: dict[str, Any] | None = None,
 ) -> RecordCheck:
-    """Check a published record (see the module docstring). A record or receipt whose shape is
-    wrong (a field of the wrong type, a missing key) is a problem of the check, not a crash."""
+    """Check a published record (see the module docstring). ``terms``: the terms the
+    participant was shown (``GET /v1/terms``, or the ``terms`` of ``GET /v1/call``, which leaves
+    out the invitations): the record's must be the same, but for a deadline extended later. A
+    record or receipt whose shape is wrong (a field of the wrong type, a missing key) is a
+    problem of the check, not a crash."""
     if not isinstance(record, dict) or record.get("kind") != RECORD_KIND:
         raise InputError(
             f"not a call record: expected the JSON of 'pivotal call result' ('kind': "
@@ -100,12 +104,41 @@ def verify_record(
     problems: list[str] = []
     counts = [1, 0]  # checks made, whether the outcome was recomputed
     try:
+        if terms is not None:
+            _check_terms(record, terms, problems)
         _check_record(record, public_key, receipts or [], problems, counts)
     except PivotalError:
         raise
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
         problems.append(f"the record or a receipt is malformed ({type(exc).__name__}: {exc})")
     return RecordCheck(counts[0], bool(counts[1]), tuple(problems))
+
+
+def _check_terms(record: dict[str, Any], shown: dict[str, Any], problems: list[str]) -> None:
+    """The record's terms against the terms the participant was shown."""
+    published = record.get("terms")
+    if not isinstance(published, dict):
+        problems.append("the record has no terms")
+        return
+    given_terms = terms_from_document(
+        {"invited": published.get("invited", []), **shown}, source="the terms given"
+    )
+    try:
+        used_terms = terms_from_document(published, source="the record's terms")
+    except InputError as exc:
+        problems.append(f"the record's terms are not valid terms: {exc}")
+        return
+    given, used = given_terms.public_document(), used_terms.public_document()
+    differ = sorted(
+        k for k in set(given) | set(used) if k != "deadline" and given.get(k) != used.get(k)
+    )
+    if differ:
+        problems.append(f"the record's terms differ from the terms given in {differ}")
+    if used_terms.deadline < given_terms.deadline:
+        problems.append(
+            f"the record's deadline {used['deadline']} is before the one given "
+            f"{given['deadline']} (a deadline can only be extended)"
+        )
 
 
 def _check_record(

@@ -337,6 +337,14 @@ def call_verify(
         list[Path] | None,
         typer.Option("--receipt", metavar="FILE", help="A receipt to check (repeatable)."),
     ] = None,
+    terms: Annotated[
+        Path | None,
+        typer.Option(
+            "--terms",
+            metavar="FILE",
+            help="The terms you were shown (GET /v1/terms): the record's must be the same.",
+        ),
+    ] = None,
 ) -> None:
     """Check the record's signature, the receipts, the report hashes and (when the reports
     are published) recompute the outcome. Exit 0 when everything holds, 1 otherwise."""
@@ -348,6 +356,7 @@ def call_verify(
         read_json(record),
         public_key=public_key_hex(key) if key is not None else None,
         receipts=[r for r in loaded if isinstance(r, dict)],
+        terms=_terms_document(terms) if terms is not None else None,
     )
     if check.ok:
         what = "outcome recomputed" if check.recomputed else "reports not published: not recomputed"
@@ -366,6 +375,15 @@ def call_verify(
     for line in check.problems:
         out.print(f"  {line}", markup=False, soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _terms_document(path: Path) -> dict[str, Any]:
+    doc = read_json(path)
+    if isinstance(doc, dict) and isinstance(doc.get("terms"), dict):  # GET /v1/call's reply
+        doc = doc["terms"]
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: expected the call's terms (GET /v1/terms)", field="terms")
+    return doc
 
 
 serve_call_cmd = handle_errors(serve_call_command)
