@@ -393,3 +393,26 @@ def test_token_before_body_and_body_limit(served: Deployment) -> None:
     # too many header lines (each small): 431 before any route
     many = {f"x-h{i}": "1" for i in range(150)}
     assert httpx.get(f"{served.url}/health", headers=many).status_code == 431
+
+
+def test_the_body_limit_leaves_room_for_the_largest_legitimate_answer() -> None:
+    """8 MiB at least; beyond, twice every run's plan from the party with the most entries at
+    32 bytes a number (K1000 F20 T8 V5: the retailer holds 5 x 32,000 entries, in 6 runs)."""
+    from types import SimpleNamespace
+
+    from pivotal.negotiation.session import SessionTerms
+    from pivotal.service.server import body_limit
+
+    def limit(vendors: int, block: int) -> int:
+        terms = SessionTerms(
+            hub="retailer",
+            vendors=tuple(f"v{i}" for i in range(vendors)),
+            block_sizes=(block,) * vendors,
+        )
+        return body_limit(SimpleNamespace(session=SimpleNamespace(terms=terms)))  # type: ignore[arg-type]
+
+    assert limit(1, 6) == 8 * 1024 * 1024  # the truck example
+    big = limit(5, 32_000)
+    assert big == 2 * 32 * (5 * 32_000) * 6 + 65536  # about 59 MiB
+    answer = json.dumps({"plan": [1234.5678901234] * (5 * 32_000), "more": {}})
+    assert 6 * len(answer) < big  # six runs' plans of 14-digit numbers fit
