@@ -32,7 +32,7 @@ _PUBLIC = """
 <h3>Report hashes</h3><table id="hash-table"></table></section>
 """
 
-_PARTICIPANT = """
+_PARTICIPANT = r"""
 <section id="login"><h2>Sign in</h2>
 <form id="register-form"><fieldset><legend>Register</legend>
 <label>Name <input id="reg-name" autocomplete="off" pattern="[a-z0-9][a-z0-9_\-]{0,63}"></label>
