@@ -105,6 +105,9 @@ class Acceleration(Protocol):
     starts from, and its penalty. ``snapshot``/``restore`` let the coordinator take back a round
     it refuses (:class:`~pivotal.errors.UnsafeStepError`)."""
 
+    restarts: int
+    """Restarts so far (0 for an acceleration that never restarts)."""
+
     def after(self, step: PlainRound) -> tuple[FloatArray, FloatArray, float]:
         """The next round's plan, prices and penalty."""
         ...
@@ -189,6 +192,7 @@ class BalancedAnderson:
         self.anderson = AndersonAccelerator(memory) if memory > 0 else None
         self.fallback: tuple[FloatArray, FloatArray] | None = None
         self.last_plain_norm = np.inf
+        self.restarts = 0  # it never restarts
 
     def after(self, step: PlainRound) -> tuple[FloatArray, FloatArray, float]:
         new_rho = balance_rho(

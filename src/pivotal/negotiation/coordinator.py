@@ -356,7 +356,7 @@ class Coordinator:
     @property
     def restarts(self) -> int:
         """Halpern restarts so far (0 under the other accelerations)."""
-        return getattr(self._acceleration, "restarts", 0)
+        return self._acceleration.restarts
 
     def _per_party(self, values: FloatArray) -> FloatArray:
         """Sums of ``values`` (one per copied entry) over each party's copy."""
