@@ -1,10 +1,11 @@
 """Issue 14 item 5: an agent's answer depends only on the task and its party's private data.
 
 Agents are SIGKILLed and restarted at three points of a 5-vendor negotiation over the real
-service (the joint and counterfactual runs go on together: a vendor mid-run, the retailer, which
-holds every block, later on, and a vendor that every run but the one without it waits for); the
-negotiation must end with the plan and transfers of the undisturbed run (the same session in
-process, no restarts) to 1e-9.
+service (the default schedule: the joint run, then the counterfactual runs, warm-started from
+its end, together: a vendor mid-run, the retailer, which holds every block, in the counterfactual
+runs, and a vendor that every run but the one without it waits for); the negotiation must end
+with the plan and transfers of the undisturbed run (the same session in process, no restarts)
+to 1e-9. (The warm start is the coordinator's: an agent answers its task whatever it is.)
 """
 
 from __future__ import annotations
@@ -57,12 +58,13 @@ def test_agents_killed_and_restarted_end_with_the_undisturbed_outcome(
     # 1. the joint run: a vendor dies mid-run
     follow_until(d, "joint", 10)
     _kill_and_restart(d, agents, "vendor1")
-    # 2. later in the runs: the retailer (the party holding every block) dies
-    follow_until(d, "without:vendor2", 20)
+    # 2. in the counterfactual runs: the retailer (the party holding every block) dies (the
+    # undisturbed run without vendor2 takes 11 rounds, without vendor5 28, the longest 79)
+    follow_until(d, "without:vendor2", 5)
     _kill_and_restart(d, agents, "retailer")
     # 3. vendor5 is stopped: every run but the one without it waits for it, which goes on; once
     # everybody else has answered, it is killed and restarted
-    follow_until(d, "without:vendor5", 50)
+    follow_until(d, "without:vendor5", 15)
     agents["vendor5"].send_signal(signal.SIGSTOP)  # type: ignore[attr-defined]
     deadline = time.monotonic() + 240
     while _waiting_for(d) != ["vendor5"]:

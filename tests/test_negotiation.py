@@ -211,10 +211,13 @@ def test_early_stopped_counterfactuals_are_caught_by_their_bounds() -> None:
         if not warm:
             assert max(abs(sloppy.gains[p] - exact.gains[p]) for p in sloppy.parties) > 1000
             assert min(sloppy.gain_bounds.values()) > 1000
-    cold = negotiate(hub, vendors, sizes, sq, AdmmSettings(), max_quantity=q)
-    assert max(cold.gain_bounds.values()) <= 1.0
-    for p in cold.parties:
-        assert abs(cold.transfers[p] - exact.transfers[p]) <= cold.transfer_bounds[p]
+    for warm in (True, False):  # run to convergence (warm is the default)
+        full = negotiate(
+            hub, vendors, sizes, sq, AdmmSettings(), warm_start_counterfactuals=warm, max_quantity=q
+        )
+        assert max(full.gain_bounds.values()) <= 1.0, warm
+        for p in full.parties:
+            assert abs(full.transfers[p] - exact.transfers[p]) <= full.transfer_bounds[p], warm
 
 
 @pytest.mark.parametrize("acceleration", ["halpern", "anderson", "none"])
@@ -394,6 +397,38 @@ def test_generate_command(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["negotiate", "generate", "--vendors", "9", "--products", "2"])
     assert bad.exit_code == 2 and "cannot exceed products (2)" in bad.stderr
     assert "(option --vendors)" in bad.stderr  # the library names the parameter, the CLI the flag
+
+
+def test_counterfactuals_warm_by_default_and_cold_on_request(tmp_path: Path) -> None:
+    # issue 17: the runs without each vendor start from the joint run's end unless
+    # --cold-counterfactuals; either way the money is within its bounds of the centralized VCG
+    # money (independent LPs), the document records the choice and `verify` recomputes it
+    scenario = tmp_path / "s.json"
+    args = ["--products", "3", "--sites", "2", "--regions", "2", "--weeks", "2", "--vendors", "3"]
+    made = runner.invoke(app, ["negotiate", "generate", *args, "--seed", "5", "-o", str(scenario)])
+    assert made.exit_code == 0, made.output
+    docs = {}
+    for warm, flags in ((True, []), (False, ["--cold-counterfactuals"])):
+        target = tmp_path / f"{warm}.json"
+        run = runner.invoke(app, ["negotiate", "run", str(scenario), *flags, "-o", str(target)])
+        assert run.exit_code == 0, run.output
+        doc = docs[warm] = json.loads(target.read_text())
+        assert doc["provenance"]["parameters"]["warm_start_counterfactuals"] is warm
+        assert doc["relative_gap"] <= 1e-4
+        for p, money in doc["centralized_transfers"].items():
+            assert abs(doc["transfers"][p] - money) <= doc["transfer_bounds"][p] + 1e-9, (warm, p)
+        checked = runner.invoke(app, ["verify", str(target)])
+        assert checked.exit_code == 0, checked.output
+    # the same joint run; warm, the counterfactual runs start at the joint plan: fewer rounds
+    assert docs[True]["rounds"] == docs[False]["rounds"]
+    cf_rounds = {w: sum(d["counterfactual_rounds"].values()) for w, d in docs.items()}
+    assert cf_rounds[True] < cf_rounds[False]
+    for warm, flags in ((True, []), (False, ["--cold-counterfactuals"])):
+        out = tmp_path / f"split-{warm}"
+        split = runner.invoke(app, ["negotiate", "split", str(scenario), *flags, "-o", str(out)])
+        assert split.exit_code == 0, split.output
+        terms = json.loads((out / "negotiation.json").read_text())
+        assert terms["admm"]["warm_start_counterfactuals"] is warm
 
 
 def test_an_agents_answer_is_a_function_of_the_task_only() -> None:

@@ -600,34 +600,82 @@ def test_agent_says_to_use_http_when_websockets_are_refused(tmp_path: Path) -> N
         server.shutdown()
 
 
-def test_one_message_carries_every_run_and_one_answer_answers_them(tmp_path: Path) -> None:
-    """Issue 17.2: the joint run and the runs without each vendor go on together; a party's
-    task message carries one task per run that waits for it (a vendor has none in the run
-    without it), and one answer message answers them all."""
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
+def test_one_message_carries_every_run_and_one_answer_answers_them(
+    tmp_path: Path, warm: bool
+) -> None:
+    """Issue 17.2: the runs without each vendor go on together (warm-started, the default:
+    after the joint run, which goes alone; cold: beside it); a party's task message carries one
+    task per run that waits for it (a vendor has none in the run without it), and one answer
+    message answers them all."""
     from pivotal.negotiation.deployment import load_config, load_private
     from pivotal.service.client import message_body
     from pivotal.service.state import open_state
     from pivotal.service.wire import Answer
 
-    d = deploy(tmp_path, three_vendors())
+    d = deploy(tmp_path, three_vendors(), warm_start_counterfactuals=warm)
     state, _ = open_state(tmp_path / "db.sqlite", d.config)
     config = load_config(d.config)
+    assert state.session.terms.warm_start_counterfactuals is warm
     parties = {p: load_private(d.private(p), config) for p in d.parties}
     doc = state.task_document("retailer")
     assert doc["kind"] == "status_quo"
     state.submit("retailer", Answer.model_validate(message_body(parties["retailer"], doc, {})))
     runs = ["without:vendor1", "without:vendor2", "without:vendor3"]
-    for round_ in (0, 1):
+
+    def one_round() -> dict[str, dict[str, Any]]:
         docs = {p: state.task_document(p) for p in d.parties}
-        assert (docs["retailer"]["phase"], docs["retailer"]["round"]) == ("joint", round_)
-        assert [(m["phase"], m["round"]) for m in docs["retailer"]["more"]] == [
-            (r, round_) for r in runs
-        ]
-        assert [m["phase"] for m in docs["vendor2"]["more"]] == [runs[0], runs[2]]
         for p in d.parties:  # one message each way per party and round
             assert state.submit(p, Answer.model_validate(message_body(parties[p], docs[p], {})))
-        assert state.status().runs == {"joint": round_ + 1} | {r: round_ + 1 for r in runs}
+        return docs
+
+    joint_rounds = 0
+    while warm and state.task_document("retailer")["phase"] == "joint":
+        docs = one_round()  # the joint run alone: one task per message
+        assert all(docs[p]["more"] == [] for p in d.parties)
+        joint_rounds += 1
+    assert joint_rounds > 2 or not warm
+    lead, rest = (runs[0], runs[1:]) if warm else ("joint", runs)
+    for round_ in (0, 1) if not warm else (0,):
+        docs = {p: state.task_document(p) for p in d.parties}
+        assert (docs["retailer"]["phase"], docs["retailer"]["round"]) == (lead, round_)
+        assert [(m["phase"], m["round"]) for m in docs["retailer"]["more"]] == [
+            (r, round_) for r in rest
+        ]
+        vendor2 = [docs["vendor2"]["phase"]] + [m["phase"] for m in docs["vendor2"]["more"]]
+        assert vendor2 == ([] if warm else ["joint"]) + [runs[0], runs[2]]
+        one_round()
+        # every run moved on by one round (a warm run may have ended at once)
+        done = {f"without:{v}": r.rounds for v, r in state.session.counterfactuals.items()}
+        assert state.status().runs | done == {r: round_ + 1 for r in runs} | (
+            {} if warm else {"joint": round_ + 1}
+        )
     state.store.close()
+
+
+def test_a_database_from_before_warm_starts_resumes_cold(tmp_path: Path) -> None:
+    """A database whose terms predate the ``warm_start_counterfactuals`` field holds the
+    answers of cold counterfactual runs (the only schedule then): it replays cold. New terms
+    without the field are warm (the default)."""
+    from pivotal.negotiation.deployment import split_scenario
+    from pivotal.service.state import CoordinatorState, open_state
+    from pivotal.service.store import Store
+
+    config, _ = split_scenario(three_vendors())
+    fresh, _ = open_state(tmp_path / "new.sqlite", _write_json(tmp_path / "new.json", config))
+    assert fresh.session.terms.warm_start_counterfactuals is True
+    fresh.store.close()
+    old = json.loads(json.dumps(config))
+    del old["admm"]["warm_start_counterfactuals"]
+    store, _ = Store.create(tmp_path / "old.sqlite", old, list(fresh.config.parties))
+    state = CoordinatorState(store)
+    assert state.session.terms.warm_start_counterfactuals is False
+    store.close()
+
+
+def _write_json(path: Path, doc: Any) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
 
 
 def test_stream_documents_are_the_wire_schemas_messages(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ The coordinator service relies on two properties checked here with hypothesis: t
 parties answer (within a step, and across the protocol runs that go on together) does not change
 the outcome beyond rounding, and replaying the recorded answers into a
 fresh session (all of them, or a prefix followed by live answers, as after a crash) gives
-bit-for-bit the same outcome. Reference: the in-order in-process run of the same agents.
+bit-for-bit the same outcome. Reference: the in-order in-process run of the same agents. Both
+schedules: counterfactual runs warm-started after the joint run (the default) and cold beside it.
 """
 
 from __future__ import annotations
@@ -33,10 +34,20 @@ from pivotal.results import sha256_of
 SCENARIO = generate_scenario(2, 2, 2, 1, 2, np.random.default_rng(5))
 
 
-def fresh() -> tuple[NegotiationSession, dict[str, Any]]:
+def fresh(warm: bool) -> tuple[NegotiationSession, dict[str, Any]]:
     hub, vendors, blocks = build_parties(SCENARIO)
-    terms = SessionTerms(hub.name, tuple(v.name for v in vendors), tuple(b.size for b in blocks))
+    terms = SessionTerms(
+        hub.name,
+        tuple(v.name for v in vendors),
+        tuple(b.size for b in blocks),
+        warm_start_counterfactuals=warm,
+    )
     return NegotiationSession(terms), {p.name: p for p in [hub, *vendors]}
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["warm", "cold"])
+def warm(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
 
 
 def drive(
@@ -58,8 +69,10 @@ def drive(
 
 
 @pytest.fixture(scope="module")
-def reference() -> tuple[dict[str, float], list[tuple[str, Phase, int, Any]], NegotiationSession]:
-    session, parties = fresh()
+def reference(
+    warm: bool,
+) -> tuple[dict[str, float], list[tuple[str, Phase, int, Any]], NegotiationSession]:
+    session, parties = fresh(warm)
     log = drive(session, parties, None)
     transfers = dict(settle(session, input_sha256=sha256_of("test-session")).transfers)
     return transfers, log, session
@@ -68,7 +81,7 @@ def reference() -> tuple[dict[str, float], list[tuple[str, Phase, int, Any]], Ne
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_answer_order_does_not_change_the_money_beyond_its_bounds(
-    reference: Any, seed: int
+    reference: Any, warm: bool, seed: int
 ) -> None:
     # Across runs the order changes which task each party solves first; PIQP keeps a little
     # state between solves of one session (2 of 431 answers differed by 1e-13 of themselves),
@@ -76,7 +89,7 @@ def test_answer_order_does_not_change_the_money_beyond_its_bounds(
     # within its tolerance. Both outcomes are within their certified bounds of the exact VCG
     # money, so of each other. Replay is bit for bit (the next test): it takes the recorded
     # answers.
-    session, parties = fresh()
+    session, parties = fresh(warm)
     drive(session, parties, random.Random(seed))
     got = settle(session, input_sha256=sha256_of("test-session"))
     ref = settle(reference[2], input_sha256=sha256_of("test-session"))
@@ -87,9 +100,9 @@ def test_answer_order_does_not_change_the_money_beyond_its_bounds(
 
 @settings(max_examples=8, deadline=None)
 @given(cut=st.floats(0, 1))
-def test_replaying_a_prefix_then_going_on_is_exact(reference: Any, cut: float) -> None:
+def test_replaying_a_prefix_then_going_on_is_exact(reference: Any, warm: bool, cut: float) -> None:
     transfers, log, _ = reference
-    session, _ = fresh()
+    session, _ = fresh(warm)
     stop = int(cut * len(log))
     for name, phase, round_, value in log[:stop]:
         assert session.submit(name, phase, round_, value) == "accepted"
@@ -100,9 +113,9 @@ def test_replaying_a_prefix_then_going_on_is_exact(reference: Any, cut: float) -
     assert dict(settle(session, input_sha256=sha256_of("test-session")).transfers) == transfers
 
 
-def test_stale_duplicate_and_malformed_answers(reference: Any) -> None:
+def test_stale_duplicate_and_malformed_answers(reference: Any, warm: bool) -> None:
     _, log, _ = reference
-    session, _ = fresh()
+    session, _ = fresh(warm)
     name, phase, round_, value = log[0]
     with pytest.raises(StaleMessageError):
         session.submit(name, JOINT, 3, value)
@@ -117,11 +130,16 @@ def test_stale_duplicate_and_malformed_answers(reference: Any) -> None:
     first = [e for e in log if e[1] == JOINT and e[2] == 0]
     session.submit(*first[0])
     assert session.submit(*first[0]) == "duplicate"
-    # the joint run waits for the others; the first party still has the other runs to answer
+    # the joint run waits for the others; cold, the first party still has the other runs to
+    # answer (warm, they start after the joint run)
     assert JOINT not in [t.phase for t in session.tasks(first[0][0])]
     for other in first[1:]:
         assert JOINT in [t.phase for t in session.tasks(other[0])]
-    assert session.runs[JOINT] == 0 and len(session.runs) == 3  # joint and two counterfactuals
+    assert session.runs[JOINT] == 0
+    if warm:
+        assert list(session.runs) == [JOINT] and session.tasks(first[0][0]) == ()
+    else:  # joint and two counterfactuals
+        assert len(session.runs) == 3
 
 
 def test_a_restart_keeps_rho_within_its_band_around_the_initial_penalty() -> None:

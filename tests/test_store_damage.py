@@ -185,7 +185,7 @@ def test_a_database_rolled_back_under_running_agents_is_named(running: Deploymen
     with sqlite3.connect(older / d.db.name) as db:
         at_copy = db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0]
     d.start_coordinator(port)
-    follow_until(d, "without:vendor1", 30)  # the agents see many more rounds committed
+    follow_until(d, "joint", 30)  # the agents see many more rounds committed
     _kill(d)
     with sqlite3.connect(d.db) as db:
         at_kill = db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0]

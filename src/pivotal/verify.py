@@ -174,7 +174,12 @@ def _verify_negotiation(doc: dict[str, Any], scenario: Scenario) -> Verification
         max_rounds=int(params.get("max_rounds", 500)),
     )
     sim = simulate(
-        scenario, settings, activity_fee=float(params.get("activity_fee", 0.0)), check=False
+        scenario,
+        settings,
+        activity_fee=float(params.get("activity_fee", 0.0)),
+        check=False,
+        # a document from before warm starts were the default (or could be chosen) ran cold
+        warm_start_counterfactuals=bool(params.get("warm_start_counterfactuals", False)),
     ).to_dict()
     c = _Comparer(*_tolerances(doc, (1e-3, 1e-4)))
     for vendor, products in sim["plan"].items():

@@ -25,7 +25,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    ValidationError,
+)
 
 from pivotal.errors import InputError
 from pivotal.fileio import read_json
@@ -88,11 +96,13 @@ class VendorRef(_Model):
 
 
 class AdmmTerms(_Model):
-    """The protocol's stopping rule."""
+    """The protocol's stopping rule, and where the counterfactual runs start (``true``: from
+    the joint run's final plan and prices, after it; ``false``: cold, beside it)."""
 
     eps_abs: float = Field(default=1e-6, gt=0, allow_inf_nan=False)
     eps_rel: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
     max_rounds: int = Field(default=500, ge=1)
+    warm_start_counterfactuals: StrictBool = True
 
 
 class AnswerBounds(_Model):
@@ -142,6 +152,7 @@ class NegotiationConfig(_Model):
             tuple(b.size for b in self.blocks()),
             self.settings(),
             activity_fee=self.activity_fee,
+            warm_start_counterfactuals=self.admm.warm_start_counterfactuals,
             keep_plans=keep_plans,
             max_quantity=self.bounds.max_quantity,
             max_cost=self.bounds.max_cost,
@@ -275,6 +286,7 @@ def split_scenario(
     activity_fee: float = 0.0,
     settings: AdmmSettings | None = None,
     round_deadline_seconds: float = 60.0,
+    warm_start_counterfactuals: bool = True,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The public terms and each party's private data of a scenario, as JSON documents."""
     s = settings or AdmmSettings()
@@ -287,7 +299,12 @@ def split_scenario(
         sites=[SiteRef(name=x.name, **x.location.to_dict()) for x in scenario.retailer.sites],
         vendors=[VendorRef(name=v.name, products=list(v.products)) for v in scenario.vendors],
         activity_fee=activity_fee,
-        admm=AdmmTerms(eps_abs=s.eps_abs, eps_rel=s.eps_rel, max_rounds=s.max_rounds),
+        admm=AdmmTerms(
+            eps_abs=s.eps_abs,
+            eps_rel=s.eps_rel,
+            max_rounds=s.max_rounds,
+            warm_start_counterfactuals=warm_start_counterfactuals,
+        ),
         round_deadline_seconds=round_deadline_seconds,
         bounds=bounds,
     )

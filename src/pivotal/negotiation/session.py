@@ -3,14 +3,17 @@
 The session sequences the phases of :mod:`pivotal.negotiation.transfers` (DESIGN.md section 3):
 
 1. ``status_quo`` (only when the status quo is not given): the hub posts its preferred plan;
-2. the protocol runs, **concurrently**: ``joint``, consensus ADMM with every party, and (two or
-   more vendors) ``without:V`` for each vendor ``V``, consensus ADMM with ``V`` held at its
-   status-quo block by the session itself (``V`` has nothing to do in that run). Each run is a
-   coordinator of its own and advances when every answer of its round is in; a party's open
-   tasks are one per run that waits for it, and a transport sends them together (one message
-   per round carries every run's task), so a negotiation takes about as many exchanges as its
-   longest run instead of the sum of them. With ``warm_start_counterfactuals`` the
-   counterfactual runs start from the joint run's end, so they follow it;
+2. the protocol runs: ``joint``, consensus ADMM with every party, and (two or more vendors)
+   ``without:V`` for each vendor ``V``, consensus ADMM with ``V`` held at its status-quo block by
+   the session itself (``V`` has nothing to do in that run). By default
+   (``warm_start_counterfactuals``) the ``without:V`` runs start from the joint run's final plan
+   and prices, once it has ended, and go on together; with ``warm_start_counterfactuals=False``
+   they start cold (the status quo, zero prices) and go on together with the joint run. Each
+   run is a coordinator of its own and advances when every answer of its round is in; a party's
+   open tasks are one per run that waits for it, and a transport sends them together (one
+   message per round carries every run's task), so a negotiation takes about as many exchanges
+   as the joint run plus its longest counterfactual (cold: its longest run) instead of the sum
+   of them. A warm start is the coordinator's: an answer is still a function of its task only;
 3. ``costs``: every party posts its scalar cost at each named plan it holds a part of, and
    for every run it took part in its value ``min C(x) + nu'x`` at the prices ``nu`` that
    certify the run (:mod:`pivotal.negotiation.certificate`);
@@ -141,7 +144,9 @@ class SessionTerms:
     settings: AdmmSettings = field(default_factory=AdmmSettings)
     counterfactual_settings: AdmmSettings | None = None
     activity_fee: float = 0.0
-    warm_start_counterfactuals: bool = False
+    warm_start_counterfactuals: bool = True
+    """Start the counterfactual runs from the joint run's final plan and prices, after it (about
+    half the rounds of cold runs; the certificate bounds the money whatever the start)."""
     require_convergence: bool = True
     tolerances: Tolerances = field(default_factory=lambda: Tolerances(abs_tol=1e-3, rel_tol=1e-4))
     keep_plans: bool = True

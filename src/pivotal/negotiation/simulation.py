@@ -136,8 +136,12 @@ def simulate(
     log: MessageLog | None = None,
     on_round: RoundCallback | None = None,
     require_convergence: bool = True,
+    warm_start_counterfactuals: bool = True,
 ) -> Simulation:
-    """Negotiate a scenario in-process; with ``check``, compare with the centralized LP."""
+    """Negotiate a scenario in-process; with ``check``, compare with the centralized LP.
+
+    ``warm_start_counterfactuals=False`` starts the counterfactual runs cold
+    (:func:`~pivotal.negotiation.transfers.negotiate`)."""
     hub, vendors, blocks = build_parties(scenario)
     status_quo = split_blocks(blocks, hub.preferred_plan())
     outcome = negotiate(
@@ -150,6 +154,7 @@ def simulate(
         log=log,
         on_round=on_round,
         require_convergence=require_convergence,
+        warm_start_counterfactuals=warm_start_counterfactuals,
         input_sha256=sha256_of(scenario.to_dict()),
         max_quantity=public_max_quantity(scenario),
     )

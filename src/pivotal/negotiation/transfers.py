@@ -20,7 +20,9 @@ Accuracy: transfers are differences of optimal costs, so protocol tolerances go 
 money. Every gain and transfer carries a certified error bound
 (:mod:`pivotal.negotiation.certificate`); when the joint plan saves less than the bound on its
 cost, nothing is certain to be gained and the outcome is the status quo with no transfers.
-Counterfactual runs start cold (from the status quo, zero prices) by default.
+Counterfactual runs start warm by default: from the joint run's final plan and prices, after
+it (``warm_start_counterfactuals=False``: cold, from the status quo and zero prices, beside it).
+A warm-started run that stops early is off by as much as its certified bound says, no more.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def negotiate(
     log: MessageLog | None = None,
     on_round: RoundCallback | None = None,
     counterfactual_settings: AdmmSettings | None = None,
-    warm_start_counterfactuals: bool = False,
+    warm_start_counterfactuals: bool = True,
     require_convergence: bool = True,
     tolerances: Tolerances | None = None,
     input_sha256: str | None = None,
@@ -153,11 +155,12 @@ def negotiate(
     on_round:
         Called after every round of the joint run.
     warm_start_counterfactuals:
-        Start counterfactual runs from the joint plan and prices, after the joint run, instead
-        of cold and beside it: at 40-100 products about half the rounds (K40 seed 7: 181
-        against 434) for about as many exchanges on the wire; an early-stopped warm start is
-        off by as much as its certified bounds say (see
-        ``benchmarks/results/2026-12-02-negotiation-scale.md``).
+        Start counterfactual runs from the joint plan and prices, after the joint run (the
+        default), instead of cold (``False``: from the status quo and zero prices, beside the
+        joint run): at 40-100 products about half the rounds (K40 seed 7: 181 against 434) for
+        about as many exchanges on the wire; an early-stopped warm start is off by as much as
+        its certified bounds say (see ``benchmarks/results/2026-12-02-negotiation-scale.md``
+        and ``2026-12-02-negotiation-warm.md``).
     require_convergence:
         Raise :class:`ConvergenceError` if a run ends unconverged (default).
     input_sha256:

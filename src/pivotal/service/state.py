@@ -49,9 +49,12 @@ class CoordinatorState:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.config: NegotiationConfig = config_from_document(
-            store.config(), source=str(store.path)
-        )
+        stored = store.config()
+        admm = stored.get("admm")
+        if isinstance(admm, dict) and "warm_start_counterfactuals" not in admm:
+            # written before warm starts were the default: its answers are of cold runs
+            stored = {**stored, "admm": {**admm, "warm_start_counterfactuals": False}}
+        self.config: NegotiationConfig = config_from_document(stored, source=str(store.path))
         self._hashes = store.credential_hashes()
         self.parties = frozenset(self.config.parties)
         self._replaying = True
