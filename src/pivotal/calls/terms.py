@@ -207,6 +207,18 @@ class CallTerms(BaseModel):
         return self.model_dump(mode="json")
 
 
+def false_name_warning(terms: CallTerms) -> str | None:
+    """One line when anyone may hold any number of names: open registration approved
+    automatically (VCG is not proof against false names; docs/calls.md, "Who may take part")."""
+    if terms.registration == "open" and terms.approval == "automatic":
+        return (
+            f"call {terms.name}: registration is open and approved automatically, so one party "
+            "can take part under several names and pay less (VCG is not proof against false "
+            'names); for a real call use "approval": "operator" (docs/calls.md)'
+        )
+    return None
+
+
 def value_ratio(payment_rule: object) -> float:
     """The widest ``max_value / min_value`` an auction call accepts under ``payment_rule``."""
     return CORE_VALUE_RATIO if str(payment_rule).startswith("core") else MAX_VALUE_RATIO
@@ -241,6 +253,7 @@ def iso(t: datetime) -> str:
 
 
 __all__ = [
+    "false_name_warning",
     "CORE_VALUE_RATIO",
     "NAME_PATTERN",
     "RESERVED_NAMES",

@@ -1,7 +1,8 @@
 """Serving a call under uvicorn on a socket we bind (``port=0`` works and the URL is announced),
 with the limits a public endpoint needs (:mod:`pivotal.service.http`, shared with the
 negotiation coordinator): bounded headers, read timeouts, a connection cap, forwarded headers
-trusted from no one, and a warning when the call is served beyond loopback without TLS.
+trusted from no one, and a warning when the call is served beyond loopback without TLS or
+when anyone may register any number of names (automatic approval of open registration).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import uvicorn
 
 from pivotal.calls.call import Call
+from pivotal.calls.terms import false_name_warning
 from pivotal.service.call_app import (
     DEFAULT_MAX_BODY,
     DEFAULT_REGISTRATIONS_PER_MINUTE,
@@ -40,6 +42,8 @@ def serve_call(
     bound = sock.getsockname()[1]
     tls = tls_cert is not None
     warn_without_tls(log, call.terms.name, host, tls)
+    if (warning := false_name_warning(call.terms)) is not None:
+        log.warning(warning)
     app = served_call_app(
         call,
         max_body_bytes=max_body_bytes,
