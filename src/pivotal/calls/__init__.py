@@ -7,13 +7,14 @@ published record anyone can verify (:mod:`.verify`). :class:`Call` ties them tog
 """
 
 from pivotal.calls.call import RECORD_KIND, Call
-from pivotal.calls.lifecycle import CallAuthError, CallStateError, Phase
+from pivotal.calls.lifecycle import CallAuthError, CallCloseError, CallStateError, Phase
 from pivotal.calls.terms import CallTerms, terms_from_document
 
 __all__ = [
     "RECORD_KIND",
     "Call",
     "CallAuthError",
+    "CallCloseError",
     "CallStateError",
     "CallTerms",
     "Phase",

@@ -18,8 +18,10 @@ from typing import Any
 from pivotal.calls.close import assemble, own_result, public_outcome, run_close
 from pivotal.calls.lifecycle import (
     CallAuthError,
+    CallCloseError,
     CallStateError,
     Phase,
+    closing_error,
     phase_at,
     require_closable,
     require_closed,
@@ -36,7 +38,10 @@ from pivotal.errors import InputError
 from pivotal.names import OPERATOR, token_hash
 
 RECORD_KIND = "pivotal-call-record"
+CLOSE_FAILED = "close_failed"
+"""The event a failed close leaves in the log (its detail: ``error``, ``reason``)."""
 _FIELD_SHOWN = 100
+_REASON_SHOWN = 1000
 Clock = Callable[[], datetime]
 
 
@@ -65,6 +70,11 @@ class Call:
         # rather than stored after the close read the reports (receipted but not in the outcome)
         self._seal = threading.Lock()
         self._frozen = self._outcome is not None
+        # one close computes at a time (it may run in a worker thread while the other methods
+        # answer): ``_closing`` shows the phase "closing" meanwhile. Neither is stored: after a
+        # restart (or a failed close) the call is back in "deadline" and can be closed again
+        self._close_lock = threading.Lock()
+        self._closing = False
 
     @classmethod
     def create(
@@ -96,6 +106,7 @@ class Call:
             self.deadline,
             closed=self._outcome is not None,
             published=self._record is not None,
+            closing=self._closing,
         )
 
     @property
@@ -280,20 +291,68 @@ class Call:
         self.deadline = new
 
     def close(self, token: str | None, *, engine: Engine | None = None) -> dict[str, Any]:
-        """Compute the outcome once from the stored reports (after the deadline)."""
+        """Compute the outcome once from the stored reports (after the deadline).
+
+        Safe to call from a worker thread while the other methods answer: one close computes
+        at a time, the phase is "closing" meanwhile, and a close asked then gets
+        ``CallStateError`` (409). Reports are frozen from the start. A computation that fails
+        (the solver or the engine raises, memory runs out) logs a ``close_failed`` event with
+        its reason and raises :class:`CallCloseError`; nothing is stored and the call can be
+        closed again. ``engine`` runs an auction's counterfactual solves.
+        """
+        self.require_operator(token)
+        now = self.clock()
+        if not self._close_lock.acquire(blocking=False):
+            raise closing_error(now)
+        try:
+            require_closable(self.phase(now), now, self.deadline)
+            self._frozen = True  # no commit starts after this (checked under the seal) ...
+            with self._seal:  # ... and one under way ends before the reports are read
+                pass
+            if self._outcome is None:
+                self._closing = True
+                try:
+                    self._outcome = self._compute_outcome(engine)
+                finally:
+                    self._closing = False
+        finally:
+            self._close_lock.release()
+        return self.summary()
+
+    def freeze(self, token: str | None) -> None:
+        """The close's first step, without waiting (the HTTP app takes it on its event loop
+        before the computation goes to a worker thread): after the deadline, the operator's
+        request refuses every report not stored yet, without a receipt."""
         self.require_operator(token)
         now = self.clock()
         phase = self.phase(now)
-        require_closable(phase, now, self.deadline)
-        with self._seal:  # waits for a commit under way; none after this
-            self._frozen = True
-        if self._outcome is None:
+        if phase is Phase.OPEN:
+            require_closable(phase, now, self.deadline)
+        self._frozen = True
+
+    def _compute_outcome(self, engine: Engine | None) -> dict[str, Any]:
+        """Run the mechanism on the stored reports and store its outcome (the close)."""
+        try:
             document = assemble(self.terms, self.store.reports())
             outcome = run_close(self.terms, document, engine=engine)
             summary = {"reports": len(self._reported), "void": outcome.get("void")}
             self.store.set_outcome(iso(self.clock()), outcome, summary)
-            self._outcome = outcome
-        return self.summary()
+        except Exception as exc:  # any failure: logged, answered, and the close can be retried
+            error = type(exc).__name__
+            reason = (str(exc) or error)[:_REASON_SHOWN]
+            try:
+                self.store.log(
+                    iso(self.clock()), CLOSE_FAILED, None, {"error": error, "reason": reason}
+                )
+            except Exception as log_exc:  # the reply still says why
+                reason += f" (and the event could not be logged: {log_exc})"
+            raise CallCloseError(
+                f"the close failed ({error}: {reason}); no outcome was stored and the call "
+                "can be closed again",
+                error=error,
+                reason=reason,
+            ) from exc
+        return outcome
 
     def outcome(self, token: str | None) -> dict[str, Any]:
         """The whole outcome, for the operator, after the close."""
@@ -398,7 +457,7 @@ class Call:
         """The event log for the operator; report hashes, and the field a refused report was
         refused for (``bids[5].value`` tells it had six bids), are withheld until the close."""
         self.require_operator(token)
-        sealed = self.phase() in (Phase.OPEN, Phase.DEADLINE)
+        sealed = self.phase() in (Phase.OPEN, Phase.DEADLINE, Phase.CLOSING)
         return [_event_view(e, sealed) for e in self.store.events(after, limit)]
 
     def me(self, token: str | None, name: str) -> dict[str, Any]:
@@ -426,4 +485,4 @@ def _event_view(e: Event, sealed: bool) -> dict[str, Any]:
     return {"seq": e.seq, "at": e.at, "kind": e.kind, "participant": e.participant, **detail}
 
 
-__all__ = ["RECORD_KIND", "Call", "Clock"]
+__all__ = ["CLOSE_FAILED", "RECORD_KIND", "Call", "Clock"]

@@ -16,10 +16,17 @@ submissions, never their content), ``GET /v1/operator/events``, ``POST
 /v1/operator/participants/{name}/approve``, ``POST /v1/operator/deadline`` (extend),
 ``POST /v1/operator/close``, ``GET /v1/operator/outcome``, ``POST /v1/operator/publish``.
 
+The close computes in a worker thread (an auction's counterfactual solves on the engine given):
+the server answers every other request meanwhile, and the public status shows the phase
+``closing``. A close asked while one runs waits for that one and gets its answer (the outcome
+is computed once). A close that fails answers 500 with ``error`` and ``reason``, the failure is
+in the event log, and the call can be closed again.
+
 Errors: 401 missing/unknown token, 403 a token without the right, 404 unknown path, 409 an
 action the phase does not allow (a submission after the deadline: the reply carries the
 server's time), 413 a body over the limit, 422 a malformed report (``loc`` names the field, the
-message the reason). The token is checked before a report's body is read.
+message the reason), 500 a close whose computation failed (``error``, ``reason``). The token is
+checked before a report's body is read.
 
 Sealed: before the close no endpoint or page returns a report, its hash or anything computed
 from it, whoever asks.
@@ -42,8 +49,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
 from pivotal.calls.call import Call
-from pivotal.calls.lifecycle import CallAuthError, CallStateError
+from pivotal.calls.lifecycle import CallAuthError, CallCloseError, CallStateError
 from pivotal.calls.store import Pending
+from pivotal.engine import Engine
 from pivotal.errors import InputError
 from pivotal.markets.market import BuyerIn, ProducerIn
 from pivotal.results import package_version
@@ -57,6 +65,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorMessage} for code in (401, 403, 409, 413, 422)
 }
 _REGISTER_ERRORS = {**_ERRORS, 429: {"model": ErrorMessage}}
+
+
+class CloseFailed(BaseModel):
+    """The reply to a close whose computation failed (500): nothing was stored."""
+
+    detail: str
+    error: str = Field(description="The type of the exception the computation raised.")
+    reason: str = Field(description="Its message.")
+
+
+_CLOSE_ERRORS: dict[int | str, dict[str, Any]] = {**_ERRORS, 500: {"model": CloseFailed}}
 _bearer = HTTPBearer(auto_error=False)
 Token = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -118,6 +137,31 @@ def _report_schema() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 _REPORT_SCHEMA, _REPORT_DEFS = _report_schema()
+
+
+class SharedClose:
+    """The close runs in a worker thread (:meth:`Call.close`), once: a close asked while one
+    runs awaits the same computation; one asked after a failure starts a new one. The
+    computation goes on when the client that asked for it goes away."""
+
+    def __init__(self, call: Call, engine: Engine | None) -> None:
+        self.call = call
+        self.engine = engine
+        self._task: asyncio.Future[dict[str, Any]] | None = None
+
+    async def __call__(self, token: str | None) -> dict[str, Any]:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(
+                asyncio.to_thread(self.call.close, token, engine=self.engine)
+            )
+            self._task.add_done_callback(_retrieved)
+        return await asyncio.shield(self._task)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Mark a task's exception as seen (its requests got it, or went away)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class RegistrationLimit:
@@ -205,6 +249,7 @@ def served_call_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     tls: bool = False,
     registrations_per_minute: int = DEFAULT_REGISTRATIONS_PER_MINUTE,
+    engine: Engine | None = None,
 ) -> Any:
     """What uvicorn serves: :func:`create_call_app` behind the shared layers of
     :mod:`pivotal.service.http` (security headers; the token checked before a body is read)."""
@@ -217,7 +262,10 @@ def served_call_app(
         return None
 
     app = create_call_app(
-        call, max_body_bytes=max_body_bytes, registrations_per_minute=registrations_per_minute
+        call,
+        max_body_bytes=max_body_bytes,
+        registrations_per_minute=registrations_per_minute,
+        engine=engine,
     )
     private = ("/v1/participants/", "/v1/operator/")
     return harden(app, tls=tls, private=private, refuse=refuse, csp=CSP_PAGES)
@@ -228,10 +276,12 @@ def create_call_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     registrations_per_minute: int = DEFAULT_REGISTRATIONS_PER_MINUTE,
+    engine: Engine | None = None,
 ) -> FastAPI:
     """The call's FastAPI app (see the module docstring), served behind
     :func:`served_call_app`'s layers. ``registrations_per_minute`` bounds the registration
-    attempts from one client address (:class:`RegistrationLimit`; 0: no bound)."""
+    attempts from one client address (:class:`RegistrationLimit`; 0: no bound); ``engine``
+    runs an auction close's counterfactual solves (in the close's thread by default)."""
     app = FastAPI(
         title=f"pivotal call {call.terms.name}",
         version=package_version("pivotal"),
@@ -252,6 +302,12 @@ def create_call_app(
         server_time = exc.server_time.isoformat().replace("+00:00", "Z")
         return JSONResponse({"detail": str(exc), "server_time": server_time}, status_code=409)
 
+    @app.exception_handler(CallCloseError)
+    async def _close_failed(request: Request, exc: CallCloseError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), "error": exc.error, "reason": exc.reason}, status_code=500
+        )
+
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSONResponse:
         loc = ["body", exc.field] if exc.field else ["body"]
@@ -264,6 +320,7 @@ def create_call_app(
         return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
 
     group_commit = GroupCommit(call)
+    shared_close = SharedClose(call, engine)
     registration_limit = RegistrationLimit(registrations_per_minute)
 
     def tok(token: HTTPAuthorizationCredentials | None) -> str | None:
@@ -394,10 +451,14 @@ def create_call_app(
         call.extend(tok(token), body.deadline)
         return call.summary()
 
-    @app.post("/v1/operator/close", responses=_ERRORS)
+    @app.post("/v1/operator/close", responses=_CLOSE_ERRORS)
     async def close(token: Token) -> dict[str, Any]:
-        """Close the call (after the deadline): the mechanism runs once on the stored reports."""
-        return call.close(tok(token))
+        """Close the call (after the deadline): the mechanism runs once on the stored reports,
+        in a worker thread (meanwhile the phase is ``closing`` and the server answers). A close
+        asked while one runs gets that one's answer. A failed computation answers 500 with its
+        reason; the call can be closed again."""
+        call.freeze(tok(token))  # here, on the event loop: no commit queued now is stored
+        return await shared_close(tok(token))
 
     @app.get("/v1/operator/outcome", responses=_ERRORS)
     async def outcome(token: Token) -> dict[str, Any]:
