@@ -71,13 +71,17 @@ def _request(
     token: str | None = None,
     body: Any = None,
     ca_cert: Path | None = None,
+    wait: bool = False,
 ) -> Any:
+    """One request; ``wait``: no limit on the time to the reply (a close computes as long as
+    the auction takes), only on connecting."""
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    timeout = httpx.Timeout(60.0, read=None) if wait else httpx.USE_CLIENT_DEFAULT
     try:
         with _client(url, ca_cert) as client:
-            r = client.request(method, path, headers=headers, json=body)
+            r = client.request(method, path, headers=headers, json=body, timeout=timeout)
     except httpx.HTTPError as exc:
         raise ServiceError(f"cannot reach the call at {url}: {exc}") from None
     if r.status_code >= 400:
@@ -134,9 +138,19 @@ def serve_call_command(
             "0: no bound). Behind a proxy every client has the proxy's address.",
         ),
     ] = 60,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="ENGINE",
+            help="Where an auction close's counterfactual solves run: inprocess, processes[:N] "
+            "or dask://HOST:PORT.",
+        ),
+    ] = "inprocess",
 ) -> None:
     """Serve an open call: create it from --config, or resume it from an existing --db."""
     from pivotal.calls import Call, terms_from_document
+    from pivotal.engine import engine_from_spec
     from pivotal.service.call_server import serve_call
     from pivotal.service.server import configure_logging
 
@@ -151,6 +165,7 @@ def serve_call_command(
         raise InputError(
             f"--registrations-per-minute must be 0 or more, got {registrations_per_minute}"
         )
+    runner = engine_from_spec(engine)  # a wrong spec is refused before a database is made
     if db.exists():
         if tokens_dir is not None:
             raise InputError("--tokens-dir is only for a new database: credentials are issued once")
@@ -186,16 +201,18 @@ def serve_call_command(
         out.print(f"listening on {url}", markup=False)
         out.file.flush()
 
-    serve_call(
-        call,
-        host,
-        port,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        access_log=access_log,
-        registrations_per_minute=registrations_per_minute,
-        announce=announce,
-    )
+    with runner:
+        serve_call(
+            call,
+            host,
+            port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            access_log=access_log,
+            registrations_per_minute=registrations_per_minute,
+            announce=announce,
+            engine=runner,
+        )
 
 
 @call_app.command("submit")
@@ -315,7 +332,7 @@ def call_close(
 ) -> None:
     """Close the call (the operator, after the deadline) and publish the record."""
     token = _token(token_file)
-    summary = _request(url, "POST", "/v1/operator/close", token=token, ca_cert=ca_cert)
+    summary = _request(url, "POST", "/v1/operator/close", token=token, ca_cert=ca_cert, wait=True)
     if not publish:
         emit_json(summary, output)
         return

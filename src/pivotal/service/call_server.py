@@ -15,6 +15,7 @@ import uvicorn
 
 from pivotal.calls.call import Call
 from pivotal.calls.terms import false_name_warning
+from pivotal.engine import Engine
 from pivotal.service.call_app import (
     DEFAULT_MAX_BODY,
     DEFAULT_REGISTRATIONS_PER_MINUTE,
@@ -36,8 +37,10 @@ def serve_call(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     registrations_per_minute: int = DEFAULT_REGISTRATIONS_PER_MINUTE,
     announce: Callable[[str], None] | None = None,
+    engine: Engine | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT; ``announce`` gets the URL once the socket is bound."""
+    """Serve until SIGTERM/SIGINT; ``announce`` gets the URL once the socket is bound;
+    ``engine`` runs an auction close's counterfactual solves."""
     sock = bind(host, port)
     bound = sock.getsockname()[1]
     tls = tls_cert is not None
@@ -49,6 +52,7 @@ def serve_call(
         max_body_bytes=max_body_bytes,
         tls=tls,
         registrations_per_minute=registrations_per_minute,
+        engine=engine,
     )
     limits = Limits(max_connections=2048)  # participants' keep-alive pools in a burst
     config = hardened_config(
