@@ -41,7 +41,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -278,10 +278,12 @@ def create_call_app(
     registrations_per_minute: int = DEFAULT_REGISTRATIONS_PER_MINUTE,
     engine: Engine | None = None,
 ) -> FastAPI:
-    """The call's FastAPI app (see the module docstring), served behind
-    :func:`served_call_app`'s layers. ``registrations_per_minute`` bounds the registration
-    attempts from one client address (:class:`RegistrationLimit`; 0: no bound); ``engine``
-    runs an auction close's counterfactual solves (in the close's thread by default)."""
+    """The call's FastAPI app (see the module docstring): the public, the participant and the
+    operator routers, the last two behind their authentication dependency, and the pages;
+    served behind :func:`served_call_app`'s layers. ``registrations_per_minute`` bounds the
+    registration attempts from one client address (:class:`RegistrationLimit`; 0: no bound);
+    ``engine`` runs an auction close's counterfactual solves (in the close's thread by
+    default)."""
     app = FastAPI(
         title=f"pivotal call {call.terms.name}",
         version=package_version("pivotal"),
@@ -291,6 +293,26 @@ def create_call_app(
         redirect_slashes=False,  # a redirect would be built from the Host header
         max_body_size=max_body_bytes,
     )
+    _error_replies(app)
+    app.include_router(_public_routes(call, RegistrationLimit(registrations_per_minute)))
+    app.include_router(_participant_routes(call, GroupCommit(call), max_body_bytes))
+    app.include_router(_operator_routes(call, SharedClose(call, engine)))
+    app.include_router(_page_routes(call))
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(_REPORT_DEFS)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _error_replies(app: FastAPI) -> None:
+    """Domain errors as HTTP replies: 401/403 (with the bearer challenge), 409 (with the
+    server's time), 422 (the field), 500 (a failed close: its error and reason)."""
 
     @app.exception_handler(CallAuthError)
     async def _auth(request: Request, exc: CallAuthError) -> JSONResponse:
@@ -319,15 +341,16 @@ def create_call_app(
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
 
-    group_commit = GroupCommit(call)
-    shared_close = SharedClose(call, engine)
-    registration_limit = RegistrationLimit(registrations_per_minute)
 
-    def tok(token: HTTPAuthorizationCredentials | None) -> str | None:
-        return None if token is None else token.credentials
+def _tok(token: HTTPAuthorizationCredentials | None) -> str | None:
+    return None if token is None else token.credentials
 
-    # ------------------------------------------------------------------ public
-    @app.get("/health")
+
+def _public_routes(call: Call, registration_limit: RegistrationLimit) -> APIRouter:
+    """Liveness, the status, the terms, registration and the published record: no token."""
+    router = APIRouter()
+
+    @router.get("/health")
     async def health() -> dict[str, str]:
         """Liveness."""
         return {"status": "ok"}
@@ -340,7 +363,7 @@ def create_call_app(
     terms_bytes = to_json(terms_document)
     published: list[bytes] = []  # the record's JSON, once published (it never changes)
 
-    @app.get("/v1/call")
+    @router.get("/v1/call")
     async def status() -> dict[str, Any]:
         """Public: the terms (without the invitations: see ``/v1/terms``), the phase, the
         server's time, the time left, the number of participants and of invitations, and the
@@ -351,13 +374,13 @@ def create_call_app(
             "terms": status_terms,
         }
 
-    @app.get("/v1/terms")
+    @router.get("/v1/terms")
     async def terms() -> Response:
         """Public: the call's terms as given, with the invitations (the deadline is the
         original one; ``/v1/call`` has the current deadline)."""
         return Response(terms_bytes, media_type="application/json")
 
-    @app.post("/v1/register", responses=_REGISTER_ERRORS, status_code=201)
+    @router.post("/v1/register", responses=_REGISTER_ERRORS, status_code=201)
     async def register(body: Registration, request: Request) -> Registered:
         """Register (when the terms allow it); the credential is shown once. Too many attempts
         from one address get 429 with ``Retry-After``."""
@@ -376,24 +399,34 @@ def create_call_app(
         token, st = call.register(body.name, body.role)
         return Registered(name=body.name, role=body.role, status=st, token=token)  # type: ignore[arg-type]
 
-    @app.get("/v1/record", responses=_ERRORS)
+    @router.get("/v1/record", responses=_ERRORS)
     async def record() -> Response:
         """The published record (after publication): outcome, report hashes, signature."""
         if not published:
             published.append(to_json(call.record()))
         return Response(published[0], media_type="application/json")
 
-    # ------------------------------------------------------------------ participant
-    @app.get("/v1/participants/{name}", responses=_ERRORS)
+    return router
+
+
+def _participant_routes(call: Call, group_commit: GroupCommit, max_body_bytes: int) -> APIRouter:
+    """Each participant's status, report, receipt and result, behind its own token (checked
+    by the router's dependency before anything else, a report's body included)."""
+
+    def own_token(name: str, token: Token) -> None:
+        call.require_participant(_tok(token), name)
+
+    router = APIRouter(prefix="/v1/participants", dependencies=[Depends(own_token)])
+
+    @router.get("/{name}", responses=_ERRORS)
     async def me(name: str, token: Token) -> dict[str, Any]:
         """The participant's own status and latest receipt."""
-        return call.me(tok(token), name)
+        return call.me(_tok(token), name)
 
-    @app.put("/v1/participants/{name}/report", responses=_ERRORS, openapi_extra=_REPORT_SCHEMA)
+    @router.put("/{name}/report", responses=_ERRORS, openapi_extra=_REPORT_SCHEMA)
     async def submit(name: str, request: Request, token: Token) -> dict[str, Any]:
         """Submit or revise the sealed report; the reply is the signed receipt. The token is
         checked before the body is read."""
-        call.require_participant(tok(token), name)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_body_bytes:
             call.refuse(name, CallAuthError(413, "body too large"))
@@ -407,87 +440,104 @@ def create_call_app(
             error = InputError(f"the body is not JSON: {exc}", field="(body)")
             call.refuse(name, error)
             raise error from None
-        return await group_commit(call.prepare_submit(tok(token), name, body))
+        return await group_commit(call.prepare_submit(_tok(token), name, body))
 
-    @app.delete("/v1/participants/{name}/report", responses=_ERRORS)
+    @router.delete("/{name}/report", responses=_ERRORS)
     async def withdraw(name: str, token: Token) -> dict[str, Any]:
         """Withdraw the report; the reply is the signed receipt of the withdrawal."""
-        return await group_commit(call.prepare_withdraw(tok(token), name))
+        return await group_commit(call.prepare_withdraw(_tok(token), name))
 
-    @app.get("/v1/participants/{name}/receipt", responses=_ERRORS)
+    @router.get("/{name}/receipt", responses=_ERRORS)
     async def receipt(name: str, token: Token) -> dict[str, Any]:
         """The latest receipt (``receipt`` is null before the first submission)."""
-        return {"receipt": call.receipt_of(tok(token), name)}
+        return {"receipt": call.receipt_of(_tok(token), name)}
 
-    @app.get("/v1/participants/{name}/result", responses=_ERRORS)
+    @router.get("/{name}/result", responses=_ERRORS)
     async def result(name: str, token: Token) -> dict[str, Any]:
         """The participant's own result (after the close)."""
-        return call.own_result(tok(token), name)
+        return call.own_result(_tok(token), name)
 
-    # ------------------------------------------------------------------ operator
-    @app.get("/v1/operator", responses=_ERRORS)
+    return router
+
+
+def _operator_routes(call: Call, shared_close: SharedClose) -> APIRouter:
+    """Registrations, the event log, approvals, the deadline, the close, the outcome and the
+    publication, behind the operator's token (the router's dependency)."""
+
+    def operator_token(token: Token) -> None:
+        call.require_operator(_tok(token))
+
+    router = APIRouter(prefix="/v1/operator", dependencies=[Depends(operator_token)])
+
+    @router.get("", responses=_ERRORS)
     async def operator(token: Token) -> dict[str, Any]:
         """Registrations and the count of submissions (never their content)."""
-        return call.operator_view(tok(token))
+        return call.operator_view(_tok(token))
 
-    @app.get("/v1/operator/events", responses=_ERRORS)
+    @router.get("/events", responses=_ERRORS)
     async def events(
         token: Token,
         after: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[dict[str, Any]]:
         """The event log after ``after`` (report hashes withheld until the close)."""
-        return call.events(tok(token), after, limit)
+        return call.events(_tok(token), after, limit)
 
-    @app.post("/v1/operator/participants/{name}/approve", responses=_ERRORS)
+    @router.post("/participants/{name}/approve", responses=_ERRORS)
     async def approve(name: str, token: Token) -> dict[str, Any]:
         """Approve a pending registration."""
-        call.approve(tok(token), name)
-        return call.operator_view(tok(token))
+        call.approve(_tok(token), name)
+        return call.operator_view(_tok(token))
 
-    @app.post("/v1/operator/deadline", responses=_ERRORS)
+    @router.post("/deadline", responses=_ERRORS)
     async def extend(body: Deadline, token: Token) -> dict[str, Any]:
         """Extend the deadline (before it passes)."""
-        call.extend(tok(token), body.deadline)
+        call.extend(_tok(token), body.deadline)
         return call.summary()
 
-    @app.post("/v1/operator/close", responses=_CLOSE_ERRORS)
+    @router.post("/close", responses=_CLOSE_ERRORS)
     async def close(token: Token) -> dict[str, Any]:
         """Close the call (after the deadline): the mechanism runs once on the stored reports,
         in a worker thread (meanwhile the phase is ``closing`` and the server answers). A close
         asked while one runs gets that one's answer. A failed computation answers 500 with its
         reason; the call can be closed again."""
-        call.freeze(tok(token))  # here, on the event loop: no commit queued now is stored
-        return await shared_close(tok(token))
+        call.freeze(_tok(token))  # here, on the event loop: no commit queued now is stored
+        return await shared_close(_tok(token))
 
-    @app.get("/v1/operator/outcome", responses=_ERRORS)
+    @router.get("/outcome", responses=_ERRORS)
     async def outcome(token: Token) -> dict[str, Any]:
         """The whole outcome (after the close)."""
-        return call.outcome(tok(token))
+        return call.outcome(_tok(token))
 
-    @app.post("/v1/operator/publish", responses=_ERRORS)
+    @router.post("/publish", responses=_ERRORS)
     async def publish(token: Token) -> dict[str, Any]:
         """Publish the signed record (after the close)."""
-        return call.publish(tok(token))
+        return call.publish(_tok(token))
 
-    # ------------------------------------------------------------------ pages
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    return router
+
+
+def _page_routes(call: Call) -> APIRouter:
+    """The public, participant and operator pages and their assets (no outside scripts)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/", response_class=HTMLResponse)
     async def public_page() -> HTMLResponse:
         return HTMLResponse(page("public", call.terms.name))
 
-    @app.get("/participant", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/participant", response_class=HTMLResponse)
     async def participant_page() -> HTMLResponse:
         return HTMLResponse(page("participant", call.terms.name))
 
-    @app.get("/operator", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/operator", response_class=HTMLResponse)
     async def operator_page() -> HTMLResponse:
         return HTMLResponse(page("operator", call.terms.name))
 
-    @app.get("/favicon.ico", include_in_schema=False)
+    @router.get("/favicon.ico")
     async def favicon() -> Response:
         return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
 
-    @app.get("/assets/{name}", include_in_schema=False)
+    @router.get("/assets/{name}")
     async def asset(name: str) -> Response:
         found = ASSETS.get(name)
         if found is None:
@@ -495,16 +545,7 @@ def create_call_app(
         media, text = found
         return Response(text, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(_REPORT_DEFS)
-        return app.openapi_schema or {}
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app
+    return router
 
 
 def _no_constant(name: str) -> float:
