@@ -289,3 +289,31 @@ def test_a_restart_during_a_close_leaves_a_closable_call_with_the_same_outcome(
     again = Call.open(tmp_path / "call.sqlite", clock=clock)
     assert again.outcome(tokens["operator"]) == stored
     assert [e["kind"] for e in again.events(tokens["operator"])].count("close") == 1
+
+
+def test_private_routers_check_the_token_before_the_query(tmp_path: Path) -> None:
+    # the participant and operator routers check the token in their dependency: a stranger
+    # learns nothing about a private endpoint's parameters (before the split into routers, a
+    # bad query without a token got 422)
+    call, tokens = closable_auction(tmp_path)
+    app = served_call_app(call)
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://call") as c:
+            events = "/v1/operator/events?limit=0"
+            return [
+                await c.get(events),
+                await c.get(events, headers=bearer(tokens["b1"])),
+                await c.get(events, headers=bearer(tokens["operator"])),
+                await c.get("/v1/participants/b1", headers=bearer(tokens["b2"])),
+                await c.get("/v1/participants/b1", headers=bearer(tokens["b1"])),
+            ]
+
+    stranger, participant, operator, other, own = asyncio.run(scenario())
+    assert stranger.status_code == 401 and stranger.headers["www-authenticate"] == "Bearer"
+    assert participant.status_code == 403 and operator.status_code == 422
+    assert other.status_code == 403 and own.status_code == 200 and own.json()["name"] == "b1"
+    # each refusal is logged once (the dependency refuses; the handler never runs)
+    refused = [e for e in call.events(tokens["operator"]) if e["kind"] == "refused"]
+    assert [(e["participant"], e["status"]) for e in refused] == [("b1", 403), ("b2", 403)]
