@@ -2,6 +2,7 @@
 
     python benchmarks/call_load.py [--participants 10000] [--window 50] [--points 20] [--dir DIR]
                                    [--kills 0] [--auction-goods 100 --auction-bids 500]
+                                   [--auction-engines inprocess,processes:2]
 
 1. Starts the real server (``pivotal serve call``, one process, access log off) for a market
    call with ``--participants`` invited participants (half producers, half buyers).
@@ -24,7 +25,13 @@
    (``POST /v1/operator/publish`` returned), next to ``pivotal market run --no-withholding`` on
    the assembled file in the same run (the same computation from a file, the reference).
 5. The same for a CATS auction (``--auction-goods`` x ``--auction-bids``, arbitrary
-   distribution), each generated bidder a participant.
+   distribution), each generated bidder a participant: one call per engine of
+   ``--auction-engines`` (``pivotal serve call --engine E``), next to ``pivotal auction run
+   --no-core`` on the assembled file (the reference: the document the close computes, serially).
+   While the close computes, the public status is polled every 0.5 s: its slowest answer shows
+   whether the server still answers (the close runs in a worker thread). The rows give the
+   counterfactual solves (how many, how many the LP bound proved) and whether the close's
+   allocation and payments equal the reference's.
 
 Prints a table; the server's peak resident memory (VmHWM) is read from /proc.
 """
@@ -40,6 +47,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -71,8 +79,8 @@ def peak_rss_mib(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, root: Path, terms: dict[str, Any]) -> None:
-        self.root, self.terms = root, terms
+    def __init__(self, root: Path, terms: dict[str, Any], extra: tuple[str, ...] = ()) -> None:
+        self.root, self.terms, self.extra = root, terms, extra
         self.db = root / "call.sqlite"
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -81,7 +89,7 @@ class Server:
 
     def start(self) -> str:
         args = [*CLI, "serve", "call", "--db", str(self.db), "--port", str(self.port)]
-        args.append("--no-access-log")
+        args += ["--no-access-log", *self.extra]
         if not self.db.exists():
             (self.root / "call.json").write_text(json.dumps(self.terms))
             args += ["--config", str(self.root / "call.json")]
@@ -304,29 +312,51 @@ def keep_open(server: Server) -> None:
         pass
 
 
-def close_and_publish(server: Server) -> tuple[float, dict[str, Any]]:
+def close_and_publish(server: Server) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """Seconds from the close to the published record, the record, and what the public status
+    answered while the close computed (its slowest answer, the phases seen, the server's CPU)."""
     ops = {"Authorization": f"Bearer {server.token('operator')}"}
+    polled: dict[str, Any] = {"slowest": 0.0, "phases": set(), "answers": 0}
+    done = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=server.url, timeout=3600) as p:
+            while not done.wait(0.5):
+                t = time.perf_counter()
+                phase = p.get("/v1/call").json()["phase"]
+                polled["slowest"] = max(polled["slowest"], time.perf_counter() - t)
+                polled["phases"].add(phase)
+                polled["answers"] += 1
+
     with httpx.Client(base_url=server.url, timeout=3600) as c:
         left = c.get("/v1/call").json()["seconds_left"]
         time.sleep(left + 0.5)
+        watcher = threading.Thread(target=poll)
+        cpu0 = cpu_seconds(server)
         t0 = time.perf_counter()
-        r = c.post("/v1/operator/close", headers=ops)
+        watcher.start()
+        try:
+            r = c.post("/v1/operator/close", headers=ops)
+        finally:
+            done.set()
+            watcher.join()
         r.raise_for_status()
         record = c.post("/v1/operator/publish", headers=ops)
         record.raise_for_status()
         seconds = time.perf_counter() - t0
-    return seconds, record.json()
+        polled["cpu"] = cpu_seconds(server) - cpu0
+    return seconds, record.json(), polled
 
 
-def cli_run(kind: str, document: dict[str, Any], root: Path) -> float:
+def cli_run(kind: str, document: dict[str, Any], root: Path) -> tuple[float, dict[str, Any]]:
+    """Seconds of the CLI's run on the assembled file, and its JSON document."""
     path = root / f"assembled-{kind}.json"
     path.write_text(json.dumps(document))
     args = [*CLI, kind, "run", str(path), "--json"]
-    if kind == "market":
-        args.append("--no-withholding")
+    args.append("--no-withholding" if kind == "market" else "--no-core")
     t0 = time.perf_counter()
-    subprocess.run(args, check=True, capture_output=True)
-    return time.perf_counter() - t0
+    done = subprocess.run(args, check=True, capture_output=True, text=True)
+    return time.perf_counter() - t0, json.loads(done.stdout)
 
 
 def market_run(args: argparse.Namespace, root: Path) -> list[tuple[str, str]]:
@@ -361,14 +391,14 @@ def market_run(args: argparse.Namespace, root: Path) -> list[tuple[str, str]]:
     seqs = [r["seq"] for r in receipts.values()]
     lost = n - len(receipts) + (n - counted)
     duplicated = len(seqs) - len(set(seqs))
-    seconds, record = close_and_publish(server)
+    seconds, record, _ = close_and_publish(server)
     listed = {r["participant"]: r for r in record["reports"]}
     mismatched = sum(
         1
         for x, r in receipts.items()
         if listed.get(x, {}).get("sha256") != r["report_sha256"] or listed[x]["seq"] != r["seq"]
     )
-    reference = cli_run("market", record["outcome"]["input"], root)
+    reference, _ = cli_run("market", record["outcome"]["input"], root)
     server.stop()
     # the outcome of an undisturbed run: the mechanism on the reports the clients hold receipts
     # for, assembled here without the server
@@ -435,23 +465,56 @@ def auction_run(args: argparse.Namespace, root: Path) -> list[tuple[str, str]]:
         "max_bundles": max(len(b["bids"]) for b in bodies.values()),
         "invited": [{"name": x, "role": "bidder"} for x in bodies],
     }
-    server = Server(root, terms)
-    server.start()
-    tokens = {x: server.token(x) for x in bodies}
-    burst(server, bodies, tokens, 2.0, 0, 64, 1)
-    seconds, record = close_and_publish(server)
-    reference = cli_run("auction", record["outcome"]["input"], root)
-    server.stop()
-    return [
+    rows = [
         (
             "auction",
             f"CATS arbitrary {args.auction_goods} goods x {args.auction_bids} bids, "
             f"{len(bodies)} bidders",
-        ),
-        ("auction close -> published", f"{seconds:.2f} s"),
-        ("reference: pivotal auction run on the assembled file", f"{reference:.2f} s"),
-        ("welfare", f"{record['outcome']['welfare']:.4f}"),
+        )
     ]
+    document: dict[str, Any] | None = None
+    closes: list[dict[str, Any]] = []
+    for engine in args.auction_engines.split(","):
+        folder = root / engine.replace(":", "-").replace("/", "-")
+        folder.mkdir()
+        server = Server(folder, {**terms, "deadline": deadline_in(20)}, ("--engine", engine))
+        server.start()
+        tokens = {x: server.token(x) for x in bodies}
+        burst(server, bodies, tokens, 2.0, 0, 64, 1)
+        seconds, record, polled = close_and_publish(server)
+        server.stop()
+        outcome = record["outcome"]
+        closes.append(outcome)
+        document = outcome["input"]
+        rows += [
+            (f"auction close -> published, --engine {engine}", f"{seconds:.2f} s"),
+            ("  server CPU (its own process) during the close", f"{polled['cpu']:.1f} s"),
+            (
+                "  public status during the close: slowest answer",
+                f"{polled['slowest'] * 1000:.0f} ms ({polled['answers']} answers, "
+                f"phases {sorted(polled['phases'])})",
+            ),
+        ]
+    assert document is not None
+    reference, doc = cli_run("auction", document, root)
+    parameters = doc["provenance"]["parameters"]
+    same = all(
+        o["allocation"] == doc["allocation"]
+        and all(abs(o["payments"][b] - p) <= 1e-6 for b, p in doc["payments"].items())
+        for o in closes
+    )
+    rows += [
+        ("reference: pivotal auction run --no-core (inprocess)", f"{reference:.2f} s"),
+        ("  its VCG seconds (provenance)", f"{doc['provenance']['seconds']:.2f} s"),
+        (
+            "  counterfactuals (proved by the LP bound)",
+            f"{parameters['counterfactuals']} ({parameters['counterfactuals_proved_by_lp']})",
+        ),
+        ("  MIP solves (main + counterfactuals)", str(parameters["mip_solves"])),
+        ("closes' allocation and payments equal the reference's", str(same)),
+        ("welfare", f"{doc['welfare']:.4f}"),
+    ]
+    return rows
 
 
 def main() -> None:
@@ -466,6 +529,12 @@ def main() -> None:
     parser.add_argument("--auction-goods", type=int, default=100)
     parser.add_argument("--auction-bids", type=int, default=500)
     parser.add_argument("--no-auction", action="store_true")
+    parser.add_argument(
+        "--auction-engines",
+        default="inprocess",
+        help="Comma-separated engines the auction call is closed on, one call each "
+        "(pivotal serve call --engine), e.g. inprocess,processes:2.",
+    )
     parser.add_argument(
         "--dir",
         type=Path,
