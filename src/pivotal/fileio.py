@@ -54,6 +54,22 @@ def read_text(path: str | Path) -> str:
         raise InputFileError(f"cannot read {p}: {err.strerror or err}", path=str(p)) from None
 
 
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes, not decoded (for a parser of UTF-8 bytes); standard input (``-``) and
+    errors as in :func:`read_text`."""
+    if is_stdin(path):
+        return read_text(path).encode("utf-8", "surrogatepass")
+    p = Path(path)
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(f"file not found: {p}", path=str(p)) from None
+    except IsADirectoryError:
+        raise InputFileError(f"{p} is a folder, not a file", path=str(p)) from None
+    except OSError as err:
+        raise InputFileError(f"cannot read {p}: {err.strerror or err}", path=str(p)) from None
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not allowed")
 
@@ -180,7 +196,12 @@ def check_output_folder(path: Path) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+    """Write ``text`` to ``path`` as UTF-8 (see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     The folder is never created (see :func:`check_output_file`); a failure names ``path``, never
     the temporary file, and leaves nothing behind.
@@ -191,8 +212,8 @@ def write_text_atomic(path: Path, text: str) -> None:
     except OSError as err:
         raise InputError(f"cannot write {path}: {err.strerror or err}", field="output") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)

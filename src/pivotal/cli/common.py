@@ -167,12 +167,14 @@ def positive_int(value: int, option: str, minimum: int = 1) -> int:
 def stamp_source(doc: dict[str, Any], source: str) -> None:
     """Record where a result came from for its report: the input (a file name or a built-in
     scenario) and when it was computed (UTC). Not part of the recomputed numbers."""
+    doc["source"] = source_stamp(source)
+
+
+def source_stamp(source: str) -> dict[str, str]:
+    """The ``source`` block of :func:`stamp_source`."""
     from datetime import UTC, datetime
 
-    doc["source"] = {
-        "input": source,
-        "computed": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return {"input": source, "computed": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def read_document(path: Path, *kinds: DocumentKind) -> Any:

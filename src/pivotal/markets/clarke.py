@@ -17,7 +17,7 @@ Next to it, the uniform-price market at ``p*`` (producers receive ``p* * y``, bu
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +25,15 @@ import numpy as np
 
 from pivotal.arrays import FloatArray
 from pivotal.markets.aggregate import AggregateMarket, aggregate_of, solve_all
+from pivotal.markets.amounts import AmountColumn, LabelColumn, as_dict
 from pivotal.markets.clearing import Clearing, clear_generic
 from pivotal.markets.curves import Role
 from pivotal.markets.market import Market
 from pivotal.results import Provenance, ResultKind, Tolerances, package_version
+
+PerAgent = Callable[[Mapping[str, Any]], Any]
+"""How :meth:`MarketOutcome.to_dict` writes a per-agent mapping: a plain dictionary by default
+(:func:`pivotal.markets.amounts.as_dict`); the result encoder passes pre-encoded JSON."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,12 @@ class UniformPrice:
     profits: Mapping[str, float]
     revenue: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible dictionary."""
+    def to_dict(self, per_agent: PerAgent = as_dict) -> dict[str, Any]:
+        """JSON-compatible dictionary (``per_agent``: see :data:`PerAgent`)."""
         return {
             "price": self.price,
-            "transfers": dict(self.payments),
-            "profits": dict(self.profits),
+            "transfers": per_agent(self.payments),
+            "profits": per_agent(self.profits),
             "budget": -self.revenue,
         }
 
@@ -99,22 +104,30 @@ class MarketOutcome:
         """Every agent, producers and buyers in input order."""
         return tuple(self.quantities)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible dictionary (the CLI's ``--json`` document)."""
+    def role_names(self) -> Mapping[str, str]:
+        """Each agent's role as its JSON string (``"producer"`` or ``"buyer"``)."""
+        roles = self.roles
+        if isinstance(roles, LabelColumn):
+            return roles.relabel(tuple(r.value for r in roles.labels))
+        return {k: r.value for k, r in roles.items()}
+
+    def to_dict(self, per_agent: PerAgent = as_dict) -> dict[str, Any]:
+        """JSON-compatible dictionary (the CLI's ``--json`` document; ``per_agent``: see
+        :data:`PerAgent`)."""
         return {
             "mechanism": "vcg",
             "price": self.price,
             "welfare": self.welfare,
             "traded": self.traded,
-            "quantities": dict(self.quantities),
-            "values": dict(self.values),
-            "roles": {k: r.value for k, r in self.roles.items()},
-            "marginal_contributions": dict(self.marginal_contributions),
-            "transfers": dict(self.transfers),
-            "utilities": dict(self.utilities),
+            "quantities": per_agent(self.quantities),
+            "values": per_agent(self.values),
+            "roles": per_agent(self.role_names()),
+            "marginal_contributions": per_agent(self.marginal_contributions),
+            "transfers": per_agent(self.transfers),
+            "utilities": per_agent(self.utilities),
             "budget": self.budget,
             "net_revenue": -self.budget,
-            "uniform_price": self.uniform_price.to_dict(),
+            "uniform_price": self.uniform_price.to_dict(per_agent),
             "provenance": self.provenance.to_dict(),
         }
 
@@ -221,18 +234,14 @@ def _vcg_columns(market: Market, start: float, tolerances: Tolerances | None) ->
     profits = np.where(producer, p * q - values, values - p * q)
     names = table.names
 
-    def by_name(x: FloatArray) -> dict[str, float]:
-        return dict(zip(names, x.tolist(), strict=True))
+    def by_name(x: FloatArray) -> AmountColumn:
+        return AmountColumn(names, x)
 
-    transfer_list = transfers.tolist()
-    payment_list = payments.tolist()
-    role_of = (Role.BUYER, Role.PRODUCER)
-    roles = dict(zip(names, [role_of[x] for x in producer.tolist()], strict=True))
     uniform = UniformPrice(
         p,
-        dict(zip(names, payment_list, strict=True)),
+        by_name(payments),
         by_name(profits),
-        -float(sum(payment_list)),
+        -float(sum(payments.tolist())),
     )
     return MarketOutcome(
         price=p,
@@ -241,10 +250,10 @@ def _vcg_columns(market: Market, start: float, tolerances: Tolerances | None) ->
         quantities=by_name(q),
         values=by_name(values),
         marginal_contributions=by_name(gain),
-        transfers=dict(zip(names, transfer_list, strict=True)),
+        transfers=by_name(transfers),
         utilities=by_name(utilities),
-        budget=float(sum(transfer_list)),
+        budget=float(sum(transfers.tolist())),
         uniform_price=uniform,
-        roles=roles,
+        roles=LabelColumn(names, producer.astype(np.int64), (Role.BUYER, Role.PRODUCER)),
         provenance=_provenance(market, start, tolerances),
     )

@@ -11,7 +11,7 @@ from pivotal.documents import DocumentModel, ResultDocument
 from pivotal.results import ResultKind, tagged
 
 if TYPE_CHECKING:
-    from pivotal.markets.clarke import MarketOutcome
+    from pivotal.markets.clarke import MarketOutcome, PerAgent
     from pivotal.markets.market import Market
     from pivotal.markets.misreports import WithholdingResult
 
@@ -72,15 +72,25 @@ class MarketResult(ResultDocument):
 
 
 def market_result(
-    market: Market, outcome: MarketOutcome, withholding: WithholdingResult | None = None
+    market: Market,
+    outcome: MarketOutcome,
+    withholding: WithholdingResult | None = None,
+    *,
+    per_agent: PerAgent | None = None,
+    given: Any = None,
 ) -> dict[str, Any]:
     """The result document (see :class:`MarketResult`), with the largest producer's best
     withholding at the uniform price when given
-    (:func:`pivotal.markets.misreports.best_withholding`)."""
-    doc = tagged(ResultKind.MARKET, outcome.to_dict())
+    (:func:`pivotal.markets.misreports.best_withholding`). ``per_agent`` and ``given`` (the
+    input's value) are for :func:`pivotal.markets.encode.market_result_json`, which passes
+    pre-encoded JSON."""
+    doc = tagged(
+        ResultKind.MARKET,
+        outcome.to_dict() if per_agent is None else outcome.to_dict(per_agent),
+    )
     if withholding is not None:
         doc["withholding"] = withholding.to_dict()
-    doc["input"] = market.to_dict()
+    doc["input"] = market.to_dict() if given is None else given
     return doc
 
 
