@@ -6,8 +6,11 @@ the two encoders; and the command line's output verifies."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +34,19 @@ from pivotal.markets.amounts import AmountColumn, LabelColumn, as_dict
 from pivotal.markets.clarke import vcg_market
 from pivotal.markets.encode import (
     Fragment,
+    InputTexts,
     ResultEncoder,
     encode,
     floats_json,
-    floats_repr,
     market_json,
     market_result_json,
-    names_ascii,
     names_json,
+    quoted_names,
 )
+from pivotal.markets.forked import Forked
 from pivotal.markets.misreports import best_withholding, largest_producer
 from pivotal.markets.result import market_result
+from pivotal.markets.table import keep_freed_memory
 from pivotal.results import canonical_json, sha256_of
 from pivotal.verify import verify
 
@@ -73,19 +78,16 @@ def random_floats(rng: np.random.Generator, n: int) -> np.ndarray[Any, Any]:
 
 def test_floats_are_written_as_each_encoder_writes_them() -> None:
     x = random_floats(np.random.default_rng(1), 2000)
-    assert floats_json(x) == [to_json(v) for v in x.tolist()]
-    assert floats_repr(x) == [json.dumps(v).encode() for v in x.tolist()]
-    # the two encoders differ on these: each side must keep its own
+    assert floats_json(x) == [to_json(v).decode() for v in x.tolist()]
+    # the two encoders differ on these: the result keeps pydantic-core's, the hash json's
     assert to_json(1e-05) != json.dumps(1e-05).encode()
-    with pytest.raises(ValueError):
-        floats_repr(np.array([1.0, np.nan]))
 
 
 def test_names_are_quoted_as_each_encoder_quotes_them() -> None:
     plain = [f"agent {i} ∑" for i in range(50)]
     for names in (plain, ODD_NAMES, plain + ODD_NAMES, ["only"], []):
         assert names_json(names) == [to_json(n) for n in names]
-        assert names_ascii(names) == [json.dumps(n).encode() for n in names]
+        assert quoted_names(names) == [to_json(n).decode() for n in names]
 
 
 def test_encode_splices_fragments_like_to_json() -> None:
@@ -163,8 +165,8 @@ MARKETS = [
 def test_input_text_equals_the_generic_encoders(make: Any) -> None:
     market = make()
     doc = market.to_dict()
-    assert market_json(market.table, "json") == to_json(doc)
-    assert market_json(market.table, "canonical") == canonical_json(doc).encode()
+    assert market_json(market.table) == to_json(doc)
+    assert market.table.canonical_json() == canonical_json(doc)
 
 
 @pytest.mark.parametrize("make", [m for _, m in MARKETS], ids=[n for n, _ in MARKETS])
@@ -206,3 +208,43 @@ def test_command_line_writes_the_same_document_and_it_verifies(
     assert verify(fast_doc).ok
     checked = runner.invoke(app, ["verify", str(fast)])
     assert checked.exit_code == 0, checked.stdout
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator setting")
+def test_keep_freed_memory_is_accepted_by_glibc() -> None:
+    assert keep_freed_memory()
+    assert np.ones(4_000_000).sum() == 4_000_000  # allocations still work
+
+
+def test_forked_work_returns_the_same_texts_and_falls_back_when_the_child_fails() -> None:
+    parent = os.getpid()
+    texts = [b"", b"a" * 200_000, b"\x00\xff"]
+    job = Forked(lambda: [*texts, str(os.getpid()).encode()])
+    assert job.forked == (sys.platform == "linux")
+    *got, pid = job.result()
+    assert got == texts
+    assert (int(pid) != parent) == job.forked  # computed by the child where there is one
+
+    def fails_in_child() -> list[bytes]:
+        if os.getpid() != parent:
+            raise RuntimeError("child failure")
+        return [b"computed here"]
+
+    assert Forked(fails_in_child).result() == [b"computed here"]
+    assert Forked(lambda: [b"x"], fork=False).result() == [b"x"]
+    slow = Forked(lambda: [b"never"] if time.sleep(60) is None else [])
+    slow.cancel()  # returns at once: the child is killed
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_input_texts_give_the_market_hash_and_text(fork: bool) -> None:
+    market = generate_market(20, 15, np.random.default_rng(9))
+    doc = market.to_dict()
+    texts = InputTexts(market, fork=fork)
+    assert market.sha256 == sha256_of(doc)  # from the child where there is one
+    assert texts.sha256() == sha256_of(doc)
+    assert texts.json() == to_json(doc)
+    outcome = vcg_market(market)
+    assert outcome.provenance.input_sha256 == sha256_of(doc)
+    plain = market_result(market, outcome)
+    assert market_result_json(market, outcome, texts=texts) == to_json(plain)

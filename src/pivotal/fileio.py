@@ -200,8 +200,8 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+def write_bytes_atomic(path: Path, *chunks: bytes) -> None:
+    """Write ``chunks`` to ``path`` through a temporary file in the same folder and a rename.
 
     The folder is never created (see :func:`check_output_file`); a failure names ``path``, never
     the temporary file, and leaves nothing behind.
@@ -213,7 +213,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise InputError(f"cannot write {path}: {err.strerror or err}", field="output") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
         os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)

@@ -48,11 +48,11 @@ from pivotal.markets import (
 )
 from pivotal.markets.amounts import AmountColumn
 from pivotal.markets.clarke import MarketOutcome
-from pivotal.markets.encode import market_result_json
+from pivotal.markets.encode import InputTexts, market_result_json
 from pivotal.markets.market import Market, market_from_document
 from pivotal.markets.misreports import largest_producer
 from pivotal.markets.result import market_result
-from pivotal.markets.table import no_cycle_collection
+from pivotal.markets.table import keep_freed_memory, no_cycle_collection
 
 
 def _load(file: Path) -> Market:
@@ -77,16 +77,17 @@ def _deliver(doc: dict[str, Any], json_out: bool, output: Path | None, agents: i
     Above :data:`COMPACT_ABOVE` agents the document is written without
     indentation (a 10^6-agent result: 270 MB instead of 500 MB)."""
     indent = None if agents > COMPACT_ABOVE else 2
-    _write(to_json(doc, indent=indent) + b"\n", json_out, output)
+    _write(to_json(doc, indent=indent), json_out, output)
 
 
 def _write(data: bytes, json_out: bool, output: Path | None) -> None:
-    """Write an encoded result document to ``output`` and/or standard output."""
+    """Write an encoded result document and a newline to ``output`` and/or standard output."""
     if output is not None:
-        write_bytes_atomic(output, data)
+        write_bytes_atomic(output, data, b"\n")
     if json_out:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
+        sys.stdout.buffer.write(b"\n")
         sys.stdout.buffer.flush()
     elif output is not None:
         out.print(f"wrote {output}")
@@ -134,6 +135,7 @@ def market_run(
     ] = False,
 ) -> None:
     """Clear the market, charge VCG transfers, compare with the uniform price."""
+    keep_freed_memory()
     with no_cycle_collection():
         _run(file, json_out, output, withholding, report, every_agent)
 
@@ -147,13 +149,20 @@ def _run(
     every_agent: bool,
 ) -> None:
     market = _load(file)
-    outcome = vcg_market(market)
-    w = best_withholding(market, largest_producer(market)) if withholding else None
-    if report is None and (json_out or output is not None) and len(market) > COMPACT_ABOVE:
-        # compact JSON straight from the columns: the same bytes as _deliver writes
-        data = market_result_json(market, outcome, w, source=source_stamp(display_name(file)))
-        _write(data + b"\n", json_out, output)
-        return
+    fast = report is None and (json_out or output is not None) and len(market) > COMPACT_ABOVE
+    # compact JSON from the columns, the input's hash and text formatted on the other core
+    texts = InputTexts(market) if fast and market.closed_form else None
+    try:
+        outcome = vcg_market(market)
+        w = best_withholding(market, largest_producer(market)) if withholding else None
+        if fast:  # the same bytes as _deliver writes
+            source = source_stamp(display_name(file))
+            data = market_result_json(market, outcome, w, source=source, texts=texts)
+            _write(data, json_out, output)
+            return
+    finally:
+        if texts is not None:
+            texts.cancel()
     if report is not None or json_out or output is not None:
         doc = market_result(market, outcome, w)
         stamp_source(doc, display_name(file))

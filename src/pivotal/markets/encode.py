@@ -1,25 +1,25 @@
-"""JSON text of a large market and its result, built from columns.
+"""JSON text of a large market's result, built from columns.
 
 A market of 10^6 agents has a result document of about 270 MB: eight ``name -> amount`` maps
 and the input. Building those as 10^6-entry dictionaries (and the input as 10^6 small ones) and
-encoding them took more time than solving the market. Here each map's text is assembled from
-its column: every float of a column is formatted by one call of the encoder that formats the
-whole document (pydantic-core's :func:`~pydantic_core.to_json` for the result, the standard
-library's ``repr``, which is what :func:`json.dumps` writes, for the canonical input whose hash
-the result records), every name is quoted once, and the pieces are joined in one pass (list
-slices and :meth:`bytes.join`, no Python code per agent). The text is the same, byte for byte,
-as the generic encoder's on the dictionaries (the tests compare both).
+encoding them took more time than solving the market. Here the maps are written from the
+outcome's columns (:mod:`pivotal.markets.amounts`): each map's values by one
+:func:`~pydantic_core.to_json` call on the column's list, the names quoted once, keys and values
+interleaved byte by byte; the input from the table's columns, one ``%`` of a template per
+entry. The text is the same, byte for byte, as ``to_json`` of the document with dictionaries
+(the tests compare both).
 
 :func:`encode` writes a document whose large values are :class:`Fragment` objects (pre-encoded
 text), the same as :func:`~pydantic_core.to_json` writes the document with those values.
+:class:`InputTexts` computes the input's hash and text on the other core while the market is
+solved.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from json.encoder import encode_basestring_ascii
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,7 @@ from pydantic_core import to_json
 
 from pivotal.arrays import FloatArray, IntArray
 from pivotal.markets.amounts import AmountColumn, LabelColumn, as_dict
+from pivotal.markets.forked import Forked
 from pivotal.markets.result import market_result
 from pivotal.markets.table import LINEAR, PIECEWISE, QUADRATIC, CurveTable
 
@@ -60,65 +61,11 @@ def encode(value: Any) -> bytes:
     return to_json(value)
 
 
-def concat(columns: Sequence[bytes | list[bytes]], n: int, sep: bytes) -> bytes:
-    """Row ``i`` is the concatenation of every column's item ``i`` (a ``bytes`` column is the
-    same in every row); the ``n`` rows joined with ``sep``."""
-    if n == 0:
-        return b""
-    k = len(columns) + 1
-    parts: list[bytes] = [sep] * (k * n)
-    for j, column in enumerate(columns):
-        if isinstance(column, bytes):
-            parts[j::k] = [column] * n
-        else:
-            if len(column) != n:
-                raise ValueError(f"column {j} has {len(column)} items, not {n}")
-            parts[j::k] = column
-    return b"".join(parts[:-1])
-
-
-def rows(columns: Sequence[bytes | list[bytes]], n: int) -> list[bytes]:
-    """The rows of :func:`concat` as separate texts (no item may contain a NUL byte)."""
-    if n == 0:
-        return []
-    return concat(columns, n, _SEP).split(_SEP)
-
-
-def floats_json(x: FloatArray) -> list[bytes]:
-    """Each float as :func:`pydantic_core.to_json` writes it."""
-    if x.size == 0:
-        return []
-    return to_json(x.tolist())[1:-1].split(b",")
-
-
-def floats_repr(x: FloatArray) -> list[bytes]:
-    """Each float as :func:`json.dumps` writes it (its ``repr``); ``ValueError`` for NaN or
-    infinity, as ``json.dumps(..., allow_nan=False)``."""
-    if x.size == 0:
-        return []
-    if not np.isfinite(x).all():
-        raise ValueError("Out of range float values are not JSON compliant")
-    return repr(x.tolist())[1:-1].encode("ascii").split(b", ")
-
-
 def names_json(names: list[str]) -> list[bytes]:
     """Each name as a JSON string, as :func:`pydantic_core.to_json` writes it (UTF-8)."""
     if not names:
         return []
-    joined = "\x00".join(names)
-    if _NEEDS_ESCAPE.search(joined) is not None or joined.count("\x00") != len(names) - 1:
-        return [to_json(name) for name in names]
-    return rows([b'"', joined.encode("utf-8").split(_SEP), b'"'], len(names))
-
-
-def names_ascii(names: list[str]) -> list[bytes]:
-    """Each name as a JSON string, as :func:`json.dumps` writes it (ASCII, ``\\uXXXX``)."""
-    return [s.encode("ascii") for s in map(encode_basestring_ascii, names)]
-
-
-def map_json(keys: list[bytes], values: list[bytes]) -> bytes:
-    """The JSON object ``{key: value}`` (``keys`` and ``values`` encoded, in order)."""
-    return b"{" + concat([keys, b":", values], len(keys), b",") + b"}"
+    return "\x00".join(quoted_names(names)).encode("utf-8").split(_SEP)
 
 
 _COMMA = ord(",")
@@ -184,110 +131,100 @@ class ResultEncoder:
 
 
 # ------------------------------------------------------------------------- the market's input
-_CURVE_SLOTS: dict[str, dict[int, tuple[bytes, bytes, bytes]]] = {
-    # kind: the texts around the first number (or points), and before and after the second
-    "json": {
-        LINEAR: (b'{"kind":"linear","a":', b"}", b""),
-        QUADRATIC: (b'{"kind":"quadratic","a":', b',"b":', b"}"),
-        PIECEWISE: (b'{"kind":"piecewise_linear","points":[', b"]}", b""),
-    },
-    "canonical": {
-        LINEAR: (b'{"a":', b',"kind":"linear"}', b""),
-        QUADRATIC: (b'{"a":', b',"b":', b',"kind":"quadratic"}'),
-        PIECEWISE: (b'{"kind":"piecewise_linear","points":[', b"]}", b""),
-    },
+# Entry templates by role (producer: True) and curve kind. Every template takes the same
+# arguments in the same order; the ones its kind does not use are empty strings.
+_Entry = tuple[tuple[str, ...], dict[int, str]]
+_ENTRIES: dict[bool, _Entry] = {
+    True: (
+        ("name", "a", "b", "points", "capacity"),
+        {
+            LINEAR: '{"name":%s,"cost":{"kind":"linear","a":%s%s%s},"capacity":%s}',
+            QUADRATIC: '{"name":%s,"cost":{"kind":"quadratic","a":%s,"b":%s%s},"capacity":%s}',
+            PIECEWISE: '{"name":%s,"cost":{"kind":"piecewise_linear","points":[%s%s%s]},'
+            '"capacity":%s}',
+        },
+    ),
+    False: (
+        ("name", "a", "b", "points", "capacity"),
+        {
+            LINEAR: '{"name":%s,"benefit":{"kind":"linear","a":%s%s%s},"capacity":%s}',
+            QUADRATIC: '{"name":%s,"benefit":{"kind":"quadratic","a":%s,"b":%s%s},"capacity":%s}',
+            PIECEWISE: '{"name":%s,"benefit":{"kind":"piecewise_linear","points":[%s%s%s]},'
+            '"capacity":%s}',
+        },
+    ),
 }
 
 
-def _pick(kinds: list[int], by_kind: dict[int, bytes]) -> list[bytes]:
-    """Per agent, the text of its curve kind (``b""`` for a kind not given)."""
-    texts = [by_kind.get(k, b"") for k in range(max(LINEAR, QUADRATIC, PIECEWISE) + 1)]
-    return list(map(texts.__getitem__, kinds))
+def floats_json(x: FloatArray) -> list[str]:
+    """Each float as :func:`pydantic_core.to_json` writes it."""
+    return [] if x.size == 0 else to_json(x.tolist()).decode("ascii")[1:-1].split(",")
 
 
-def _objects(items: list[bytes]) -> npt.NDArray[np.object_]:
-    return np.array(items, dtype=object)
+def quoted_names(names: list[str]) -> list[str]:
+    """Each name as a JSON string, as :func:`pydantic_core.to_json` writes it (once encoded
+    as UTF-8)."""
+    joined = "\x00".join(names)
+    if _NEEDS_ESCAPE.search(joined) is not None or joined.count("\x00") != len(names) - 1:
+        return [to_json(name).decode("utf-8") for name in names]
+    return ('"' + '"\x00"'.join(names) + '"').split("\x00") if names else []
 
 
-def _put(items: list[bytes], at: IntArray, values: list[bytes] | bytes) -> list[bytes]:
-    """``items`` with ``items[at[j]]`` replaced by ``values[j]`` (or by ``values``)."""
-    array = _objects(items)
-    array[at] = values if isinstance(values, bytes) else _objects(values)
-    replaced: list[bytes] = array.tolist()
-    return replaced
+def _blank(texts: list[str], keep: npt.NDArray[np.bool_]) -> list[str]:
+    """``texts`` with the items outside ``keep`` replaced by empty strings."""
+    array = np.array(texts, dtype=object)
+    array[~keep] = ""
+    blanked: list[str] = array.tolist()
+    return blanked
 
 
-def _select(items: list[bytes], mask: npt.NDArray[np.bool_]) -> list[bytes]:
-    selected: list[bytes] = _objects(items)[mask].tolist()
-    return selected
-
-
-def _points(table: CurveTable, number: Callable[[FloatArray], list[bytes]]) -> list[bytes]:
-    """The points of each piecewise-linear curve, ``[q,v],[q,v],...``, in agent order."""
-    m = table.pq.size
-    first = np.zeros(m, dtype=np.int64)
-    first[table.offsets[np.flatnonzero(table.kind == PIECEWISE)]] = 1
-    lead = list(map((b",", _SEP).__getitem__, first.tolist()))
-    lead[0] = b""
-    text = concat([lead, b"[", number(table.pq), b",", number(table.pv), b"]"], m, b"")
-    return text.split(_SEP)
-
-
-def market_json(table: CurveTable, style: Literal["json", "canonical"]) -> bytes:
-    """The market's input document (:meth:`pivotal.markets.market.Market.to_dict`) as JSON:
-    ``style="json"`` as :func:`pydantic_core.to_json` writes it (compact), ``"canonical"`` as
-    :func:`pivotal.results.canonical_json` (sorted keys, ``repr`` of each float, ASCII)."""
-    canonical = style == "canonical"
-    number = floats_repr if canonical else floats_json
-    n = table.n
-    names = names_ascii(table.names) if canonical else names_json(table.names)
-    kinds = table.kind.tolist()
-    slots = _CURVE_SLOTS[style]
-    first = number(table.a)  # a, or the points of a piecewise curve
+def _points(table: CurveTable) -> list[str]:
+    """Per agent, the points of its piecewise-linear curve as ``[q,v],[q,v]...`` (or empty)."""
     pwl = np.flatnonzero(table.kind == PIECEWISE)
-    if pwl.size:
-        first = _put(first, pwl, _points(table, number))
-    second = number(table.b)  # b of a quadratic curve
-    other = np.flatnonzero(table.kind != QUADRATIC)
-    if other.size:
-        second = _put(second, other, b"")
-    curves = rows(
-        [
-            _pick(kinds, {k: v[0] for k, v in slots.items()}),
-            first,
-            _pick(kinds, {k: v[1] for k, v in slots.items()}),
-            second,
-            _pick(kinds, {k: v[2] for k, v in slots.items()}),
-        ],
-        n,
-    )
-    cap = number(table.capacity)
-    producer = table.sign > 0
-    buyer = ~producer
-    n_producers, n_buyers = int(producer.sum()), int(buyer.sum())
-    if canonical:
-        producers = concat(
-            [b'{"capacity":', _select(cap, producer), b',"cost":', _select(curves, producer),
-             b',"name":', _select(names, producer), b"}"],
-            n_producers, b",",
-        )  # fmt: skip
-        buyers = concat(
-            [b'{"benefit":', _select(curves, buyer), b',"capacity":', _select(cap, buyer),
-             b',"name":', _select(names, buyer), b"}"],
-            n_buyers, b",",
-        )  # fmt: skip
-        return b'{"buyers":[' + buyers + b'],"producers":[' + producers + b"]}"
-    producers = concat(
-        [b'{"name":', _select(names, producer), b',"cost":', _select(curves, producer),
-         b',"capacity":', _select(cap, producer), b"}"],
-        n_producers, b",",
-    )  # fmt: skip
-    buyers = concat(
-        [b'{"name":', _select(names, buyer), b',"benefit":', _select(curves, buyer),
-         b',"capacity":', _select(cap, buyer), b"}"],
-        n_buyers, b",",
-    )  # fmt: skip
-    return b'{"producers":[' + producers + b'],"buyers":[' + buyers + b"]}"
+    per_agent = np.full(table.n, "", dtype=object)
+    m = table.pq.size
+    if pwl.size == 0 or m == 0:
+        empty: list[str] = per_agent.tolist()
+        return empty
+    last = np.zeros(m, dtype=np.int64)
+    last[table.offsets[pwl + 1] - 1] = 1
+    template: list[str] = ["[%s,%s]"] * (2 * m)
+    template[1::2] = [(",", "\x00")[x] for x in last.tolist()]
+    args: list[str] = [""] * (2 * m)
+    args[0::2] = floats_json(table.pq)
+    args[1::2] = floats_json(table.pv)
+    text = "".join(template[:-1]) % tuple(args)
+    per_agent[pwl] = np.array(text.split("\x00"), dtype=object)
+    texts: list[str] = per_agent.tolist()
+    return texts
+
+
+def market_json(table: CurveTable) -> bytes:
+    """The market's input document (:meth:`pivotal.markets.market.Market.to_dict`) as
+    :func:`pydantic_core.to_json` writes it (compact), without a dictionary per agent: every
+    number is formatted once per column, and each side's entries by one ``%`` of a template
+    per entry. (The canonical form that is hashed is
+    :meth:`pivotal.markets.table.CurveTable.canonical_json`.)"""
+    kind = table.kind
+    columns = {
+        "name": quoted_names(table.names),
+        "a": _blank(floats_json(table.a), kind != PIECEWISE),
+        "b": _blank(floats_json(table.b), kind == QUADRATIC),
+        "points": _points(table),
+        "capacity": floats_json(table.capacity),
+    }
+    sides: dict[bool, str] = {}
+    for producer in (True, False):
+        rows_of_side = np.flatnonzero((table.sign > 0) == producer)
+        order, templates = _ENTRIES[producer]
+        m = rows_of_side.size
+        args: list[str] = [""] * (len(order) * m)
+        for j, key in enumerate(order):
+            args[j :: len(order)] = np.array(columns[key], dtype=object)[rows_of_side].tolist()
+        template = ",".join(map(templates.__getitem__, kind[rows_of_side].tolist()))
+        sides[producer] = template % tuple(args)
+    text = '{"producers":[' + sides[True] + '],"buyers":[' + sides[False] + "]}"
+    return text.encode("utf-8")
 
 
 def market_result_json(
@@ -296,11 +233,16 @@ def market_result_json(
     withholding: WithholdingResult | None = None,
     *,
     source: dict[str, str] | None = None,
+    texts: InputTexts | None = None,
 ) -> bytes:
     """``to_json(doc)`` of the result document ``doc``
     (:func:`pivotal.markets.result.market_result`, then ``source`` when given), built from the
-    columns (compact, no indentation)."""
-    given = Fragment(market_json(market.table, "json")) if market.closed_form else None
+    columns (compact, no indentation); the input's text from ``texts`` when given."""
+    given = None
+    if texts is not None:
+        given = Fragment(texts.json())
+    elif market.closed_form:
+        given = Fragment(market_json(market.table))
     encoder = ResultEncoder(market.names)
     doc = market_result(market, outcome, withholding, per_agent=encoder, given=given)
     if source is not None:
@@ -308,16 +250,48 @@ def market_result_json(
     return encode(doc)
 
 
+class InputTexts:
+    """The input's canonical hash and its JSON text (the result's ``input``), computed by a
+    forked child (:class:`pivotal.markets.forked.Forked`) on the other core while this process
+    solves the market; the market takes its hash from here. Closed-form markets only."""
+
+    def __init__(self, market: Market, *, fork: bool = True) -> None:
+        table = market.table
+
+        def work() -> list[bytes]:
+            return [market.sha256.encode("ascii"), market_json(table)]
+
+        self._job = Forked(work, fork=fork)
+        self._parts: list[bytes] | None = None
+        if self._job.forked:
+            market.hash_from(self.sha256)
+
+    def _result(self) -> list[bytes]:
+        if self._parts is None:
+            self._parts = self._job.result()
+        return self._parts
+
+    def sha256(self) -> str:
+        """The input's SHA-256 (as :attr:`pivotal.markets.market.Market.sha256`)."""
+        return self._result()[0].decode("ascii")
+
+    def json(self) -> bytes:
+        """The input as :func:`market_json` (``"json"``) writes it."""
+        return self._result()[1]
+
+    def cancel(self) -> None:
+        """Stop the child if its work is no longer wanted."""
+        self._job.cancel()
+
+
 __all__ = [
     "Fragment",
+    "InputTexts",
     "ResultEncoder",
-    "concat",
     "encode",
     "floats_json",
-    "floats_repr",
     "market_json",
     "market_result_json",
-    "names_ascii",
+    "quoted_names",
     "names_json",
-    "rows",
 ]

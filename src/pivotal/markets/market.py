@@ -14,7 +14,7 @@ piecewise-linear curves: it defaults to the last point's quantity).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +50,8 @@ class Market:
     the other when first asked for, so a market read from a file of 10^6 agents is solved and
     written without a Python object per agent.
     """
+
+    _hash_source: Callable[[], str] | None = None
 
     def __init__(self, agents: Iterable[Agent]) -> None:
         self._agents: tuple[Agent, ...] | None = tuple(agents)
@@ -166,10 +168,17 @@ class Market:
         doc = self._document
         return {"producers": list(doc["producers"]), "buyers": list(doc["buyers"])}
 
+    def hash_from(self, source: Callable[[], str]) -> None:
+        """Take :attr:`sha256` from ``source`` when it is first asked for (the same hash,
+        computed elsewhere: :class:`pivotal.markets.encode.InputTexts`)."""
+        self._hash_source = source
+
     @cached_property
     def sha256(self) -> str:
         """Hash of the canonical JSON form. A ``marginal`` curve has no JSON form: it is hashed
         by its role, capacity and the qualified name of its function."""
+        if self._hash_source is not None:
+            return self._hash_source()
         if self.closed_form:
             text = self.table.canonical_json()  # = canonical_json(self.to_dict()), faster
             return hashlib.sha256(text.encode("utf-8")).hexdigest()

