@@ -181,10 +181,32 @@ class Call:
         p = self._participants.get(name)
         if p is None:
             raise InputError(f"no participant named '{name}'", field="name")
+        if p.status == "rejected":
+            raise CallStateError(f"'{name}' was rejected; it cannot be approved", server_time=now)
         if p.status != "approved":
-            self.store.approve(iso(now), name)
+            self.store.set_status(iso(now), name, "approved")
             self._participants[name] = Participant(p.name, p.role, "approved", p.registered_seq)
             self._approved += 1
+
+    def reject(self, token: str | None, name: str) -> None:
+        """The operator rejects a pending registration: its credential can never submit, and
+        the name stays taken (a rejected party cannot come back under it). An approved
+        participant cannot be rejected: it may hold a sealed report, which the operator must
+        not be able to drop unseen."""
+        self.require_operator(token)
+        now = self.clock()
+        require_open(self.phase(now), now, self.deadline, "rejection")
+        p = self._participants.get(name)
+        if p is None:
+            raise InputError(f"no participant named '{name}'", field="name")
+        if p.status == "approved":
+            raise CallStateError(
+                f"'{name}' is approved; only a pending registration can be rejected",
+                server_time=now,
+            )
+        if p.status != "rejected":
+            self.store.set_status(iso(now), name, "rejected")
+            self._participants[name] = Participant(p.name, p.role, "rejected", p.registered_seq)
 
     # ------------------------------------------------------------------ reports
     def submit(self, token: str | None, name: str, body: Any) -> dict[str, Any]:
@@ -207,7 +229,7 @@ class Call:
         now = self.clock()
         try:
             if p.status != "approved":
-                raise CallAuthError(403, f"'{name}' is waiting for the operator's approval")
+                raise CallAuthError(403, not_approved(p))
             require_open(self.phase(now), now, self.deadline, "the submission")
             report = validate_report(self.terms, name, p.role, body)
         except (CallAuthError, CallStateError, InputError) as exc:
@@ -221,7 +243,7 @@ class Call:
         now = self.clock()
         try:
             if p.status != "approved":
-                raise CallAuthError(403, f"'{name}' is waiting for the operator's approval")
+                raise CallAuthError(403, not_approved(p))
             require_open(self.phase(now), now, self.deadline, "the withdrawal")
             if name not in self._reported:
                 raise CallStateError(f"'{name}' has no report to withdraw", server_time=now)
@@ -471,6 +493,13 @@ class Call:
             "has_report": name in self._reported,
             "receipt": self.store.last_receipt(name),
         }
+
+
+def not_approved(p: Participant) -> str:
+    """Why a participant that is not approved may not submit or withdraw."""
+    if p.status == "rejected":
+        return f"'{p.name}' was rejected by the operator"
+    return f"'{p.name}' is waiting for the operator's approval"
 
 
 def _event_view(e: Event, sealed: bool) -> dict[str, Any]:

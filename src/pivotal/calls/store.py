@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic_core import from_json, to_json
 
@@ -63,7 +63,7 @@ class Participant:
 
     name: str
     role: str
-    status: str  # "approved" or "pending"
+    status: str  # "approved", "pending" (the operator's decision) or "rejected"
     registered_seq: int
 
 
@@ -352,11 +352,12 @@ class CallStore:
             )
         return token, seq
 
-    def approve(self, at: str, name: str) -> None:
-        """Mark a pending participant approved."""
+    def set_status(self, at: str, name: str, status: Literal["approved", "rejected"]) -> None:
+        """Approve or reject a pending participant (an ``approval`` or ``rejection`` event)."""
+        kind = "approval" if status == "approved" else "rejection"
         with self.transaction():
-            self._event(at, "approval", name, {})
-            self._db.execute("UPDATE participants SET status = 'approved' WHERE name = ?", (name,))
+            self._event(at, kind, name, {})
+            self._db.execute("UPDATE participants SET status = ? WHERE name = ?", (status, name))
 
     def put_reports(
         self, pending: list[Pending], sign: Callable[[int, str, Pending], dict[str, Any]]

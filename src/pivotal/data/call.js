@@ -161,7 +161,14 @@ async function refreshDashboard() {
   $("submission-count").textContent = v.submissions; $("registration-count").textContent = v.registrations.length;
   table($("registrations"), ["name", "role", "status", "report on file", ""], v.registrations.map((p) => {
     let action = "";
-    if (p.status === "pending") { action = el("button", "approve"); action.type = "button"; action.addEventListener("click", () => opAction("POST", "/v1/operator/participants/" + encodeURIComponent(p.name) + "/approve")); }
+    if (p.status === "pending") {
+      action = el("span");
+      for (const verb of ["approve", "reject"]) {
+        const b = el("button", verb); b.type = "button";
+        b.addEventListener("click", () => opAction("POST", "/v1/operator/participants/" + encodeURIComponent(p.name) + "/" + verb));
+        action.append(b, " ");
+      }
+    }
     return [p.name, p.role, p.status, p.has_report ? "yes" : "no", action];
   }));
   const events = await api("GET", "/v1/operator/events", token);

@@ -13,7 +13,8 @@ Participant (its bearer token): ``GET /v1/participants/{name}`` (own status and 
 
 Operator (the ``operator`` token): ``GET /v1/operator`` (registrations and the count of
 submissions, never their content), ``GET /v1/operator/events``, ``POST
-/v1/operator/participants/{name}/approve``, ``POST /v1/operator/deadline`` (extend),
+/v1/operator/participants/{name}/approve`` and ``.../reject``, ``POST /v1/operator/deadline``
+(extend),
 ``POST /v1/operator/close``, ``GET /v1/operator/outcome``, ``POST /v1/operator/publish``.
 
 The close computes in a worker thread (an auction's counterfactual solves on the engine given):
@@ -487,6 +488,13 @@ def _operator_routes(call: Call, shared_close: SharedClose) -> APIRouter:
     async def approve(name: str, token: Token) -> dict[str, Any]:
         """Approve a pending registration."""
         call.approve(_tok(token), name)
+        return call.operator_view(_tok(token))
+
+    @router.post("/participants/{name}/reject", responses=_ERRORS)
+    async def reject(name: str, token: Token) -> dict[str, Any]:
+        """Reject a pending registration (its credential can never submit; the name stays
+        taken)."""
+        call.reject(_tok(token), name)
         return call.operator_view(_tok(token))
 
     @router.post("/deadline", responses=_ERRORS)
