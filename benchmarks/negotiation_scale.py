@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/negotiation_scale.py [--sizes 20.10.10.4.3,40.10.10.4.3]
-        [--seed 7] [--service] [--json FILE]
+        [--seed 7] [--service] [--json FILE] [--eps TOL] [--cf-eps TOL] [--cold]
 
 Sizes are ``K.F.R.T.V`` (products, sites, regions, weeks, vendors) of ``pivotal negotiate
 generate --seed 7``; the default (K20 and K40 at F10 R10 T4 V3) runs in a few minutes, and
@@ -27,6 +27,11 @@ process (so that its peak memory is its own) and reports:
 - with ``--service``: wall time with the coordinator and every party as separate processes on
   loopback (``pivotal serve coordinator`` and ``pivotal agent run``, WebSocket), and the CPU
   of the coordinator and of the busiest agent.
+
+``--eps`` sets the ADMM stopping tolerance (eps_abs = eps_rel) of every run, ``--cf-eps`` that of
+the counterfactual runs only, and ``--cold`` starts the counterfactual runs cold (the library's
+``warm_start_counterfactuals=False``); by default the library's own defaults are measured (in
+process only: ``--service`` runs the default terms).
 
 The same file runs against an older checkout (its ``.venv/bin/python``): what that code lacks
 (bounds, ``wire_rounds``, ``max_quantity``) is left out of its row.
@@ -85,8 +90,15 @@ class TimedParty:
         return self._timed("preferred_plan")
 
 
-def one(size: str, seed: int) -> dict[str, Any]:
-    """Measure one size in this process."""
+def one(
+    size: str,
+    seed: int,
+    eps: float | None = None,
+    cf_eps: float | None = None,
+    cold: bool = False,
+) -> dict[str, Any]:
+    """Measure one size in this process (``eps``, ``cf_eps``, ``cold``: see the module
+    docstring)."""
     from pivotal.negotiation import transfers
 
     k, f, r, t, v = (int(x) for x in size.split("."))
@@ -103,6 +115,11 @@ def one(size: str, seed: int) -> dict[str, Any]:
         kwargs["max_quantity"] = public_max_quantity(scenario)
     except ImportError:  # an older checkout
         pass
+    settings = AdmmSettings() if eps is None else AdmmSettings(eps_abs=eps, eps_rel=eps)
+    if cf_eps is not None:
+        kwargs["counterfactual_settings"] = AdmmSettings(eps_abs=cf_eps, eps_rel=cf_eps)
+    if cold:
+        kwargs["warm_start_counterfactuals"] = False
     wire: list[int] = []
     original = transfers.drive
 
@@ -113,7 +130,7 @@ def one(size: str, seed: int) -> dict[str, Any]:
     transfers.drive = counting_drive  # type: ignore[assignment]
     try:
         outcome = transfers.negotiate(
-            timed[0], timed[1:], sizes, sq, AdmmSettings(), require_convergence=False, **kwargs
+            timed[0], timed[1:], sizes, sq, settings, require_convergence=False, **kwargs
         )
     finally:
         transfers.drive = original  # type: ignore[assignment]
@@ -153,6 +170,9 @@ def one(size: str, seed: int) -> dict[str, Any]:
         "highs_cpu": highs,
         "premium": cpu / highs,
         "relative_gap": (outcome.total_cost - joint.total_cost) / max(1.0, abs(joint.total_cost)),
+        "eps": eps,
+        "cf_eps": cf_eps,
+        "cold": cold,
     }
     bounds = getattr(outcome, "gain_bounds", None)
     if bounds is not None:
@@ -172,6 +192,9 @@ def one(size: str, seed: int) -> dict[str, Any]:
         row["max_transfer_error"] = max(
             abs(outcome.transfers[p] - exact[p]) for p in outcome.parties
         )
+        row["max_gain_error"] = max(abs(outcome.gains[p] - gains[p]) for p in outcome.parties)
+        row["joint_cost"] = joint.total_cost
+        row["max_bound_relative"] = max(bounds.values()) / max(1.0, abs(joint.total_cost))
     return row
 
 
@@ -267,10 +290,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--service", action="store_true", help="also run on the service")
     parser.add_argument("--json", metavar="FILE", help="write the rows as JSON")
+    parser.add_argument("--eps", type=float, help="ADMM eps_abs = eps_rel of every run")
+    parser.add_argument("--cf-eps", type=float, help="ADMM eps of the counterfactual runs")
+    parser.add_argument("--cold", action="store_true", help="cold counterfactual runs")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        row = one(args.one, args.seed)
+        row = one(args.one, args.seed, args.eps, args.cf_eps, args.cold)
         if args.service:
             try:
                 row.update(service(args.one, args.seed))
@@ -289,6 +315,11 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--one", size, "--seed", str(args.seed)]
         if args.service:
             cmd.append("--service")
+        for flag, value in (("--eps", args.eps), ("--cf-eps", args.cf_eps)):
+            if value is not None:
+                cmd += [flag, str(value)]
+        if args.cold:
+            cmd.append("--cold")
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"{size:>16} failed: {done.stderr.strip().splitlines()[-1:]}", flush=True)

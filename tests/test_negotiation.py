@@ -399,6 +399,24 @@ def test_generate_command(tmp_path: Path) -> None:
     assert "(option --vendors)" in bad.stderr  # the library names the parameter, the CLI the flag
 
 
+def test_an_unconverged_warm_counterfactual_run_suggests_a_cold_start() -> None:
+    scenario = generate_scenario(4, 3, 3, 2, 2, np.random.default_rng(1))
+    hub, vendors, blocks = build_parties(scenario)
+    sq = split_blocks(blocks, hub.preferred_plan())
+    sizes = [b.size for b in blocks]
+    for warm in (True, False):
+        with pytest.raises(ConvergenceError, match="without 'vendor") as failed:
+            negotiate(
+                hub,
+                vendors,
+                sizes,
+                sq,
+                counterfactual_settings=AdmmSettings(max_rounds=2),
+                warm_start_counterfactuals=warm,
+            )
+        assert ("start the counterfactual runs cold" in str(failed.value)) is warm
+
+
 def test_counterfactuals_warm_by_default_and_cold_on_request(tmp_path: Path) -> None:
     # issue 17: the runs without each vendor start from the joint run's end unless
     # --cold-counterfactuals; either way the money is within its bounds of the centralized VCG

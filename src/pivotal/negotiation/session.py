@@ -606,6 +606,13 @@ class NegotiationSession:
         if not result.converged and self.terms.require_convergence:
             self.status = "failed"
             self.message = convergence_message(result, what)
+            if run.phase != JOINT and self.terms.warm_start_counterfactuals:
+                # a warm start can be slower than a cold one (1 of 24 small interacting
+                # scenarios: 500 rounds against 146 cold)
+                self.message += (
+                    ", or start the counterfactual runs cold (warm_start_counterfactuals = "
+                    "false), which can converge where a warm start does not"
+                )
             return
         if run.phase == JOINT:
             for phase in self._later:
