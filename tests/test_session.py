@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pivotal.errors import InputError
+from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.scenario import generate_scenario
 from pivotal.negotiation.session import (
     JOINT,
@@ -27,7 +28,7 @@ from pivotal.negotiation.session import (
     SessionTerms,
     StaleMessageError,
 )
-from pivotal.negotiation.simulation import build_parties
+from pivotal.negotiation.simulation import build_parties, centralized_check, public_max_quantity
 from pivotal.negotiation.transfers import answer, settle
 from pivotal.results import sha256_of
 
@@ -150,3 +151,38 @@ def test_a_restart_keeps_rho_within_its_band_around_the_initial_penalty() -> Non
     assert restart_rho(1.5e-5, 2.02e-8, 314.0, 1.5e-3) == pytest.approx(1.5e-3 / RHO_BAND)
     assert restart_rho(1.0, 2.0, 1.0, 1.0) == 2.0  # within the band: the ratio itself
     assert restart_rho(1.0, 0.0, 1.0, 1.0) == 1.0  # nothing moved: unchanged
+
+
+def test_a_warm_run_that_uses_up_its_rounds_goes_on_cold_and_replays_exactly() -> None:
+    # A warm-started counterfactual run may take as many rounds as the joint run did (here 20,
+    # the joint run cut short); then the same run goes on cold, numbering its rounds on. It
+    # converges, replays bit for bit, and its money is within its bounds of the centralized
+    # VCG money (independent LPs).
+    scenario = generate_scenario(4, 3, 3, 2, 2, np.random.default_rng(1))
+    hub, vendors, blocks = build_parties(scenario)
+    terms = SessionTerms(
+        hub.name,
+        tuple(v.name for v in vendors),
+        tuple(b.size for b in blocks),
+        AdmmSettings(max_rounds=20),
+        AdmmSettings(),
+        require_convergence=False,
+        max_quantity=public_max_quantity(scenario),
+    )
+    session, parties = NegotiationSession(terms), {p.name: p for p in [hub, *vendors]}
+    log = drive(session, parties, None)
+    assert session.joint is not None and session.joint.rounds == 20
+    for vendor, run in session.counterfactuals.items():
+        assert run.converged and run.rounds > 20, vendor  # 20 warm rounds, then cold ones
+        assert run.history[0].round == 20, vendor  # the run that ended is the cold one
+        numbers = [r for _, phase, r, _ in log if phase == Phase.without(vendor)]
+        assert sorted(set(numbers)) == list(range(run.rounds)), vendor
+    outcome = settle(session, input_sha256=sha256_of("test-session"))
+    again = NegotiationSession(terms)
+    for name, phase, round_, value in log:
+        assert again.submit(name, phase, round_, value) == "accepted"
+    assert settle(again, input_sha256=sha256_of("test-session")).transfers == outcome.transfers
+    assert not outcome.kept_status_quo
+    exact = centralized_check(scenario, outcome)
+    for p in outcome.parties:
+        assert abs(outcome.gains[p] - exact.gains[p]) <= outcome.gain_bounds[p] + 1e-9, p

@@ -101,6 +101,11 @@ class Coordinator:
         Keep every round's plan and prices in the history (default). When off, only the last
         round keeps them and earlier records hold residuals only (memory stays flat; a service
         that persists each round elsewhere needs no more).
+    first_round:
+        Number of the first round (0 by default): a run that takes over from an earlier one of
+        the same name numbers its rounds on from it. The run's own rounds (``max_rounds``, the
+        acceleration's schedule) still count from 0; :attr:`round` and the records carry the
+        number.
     """
 
     def __init__(
@@ -112,6 +117,7 @@ class Coordinator:
         initial_plan: Sequence[FloatArray] | None = None,
         initial_prices: Mapping[str, FloatArray] | None = None,
         keep_plans: bool = True,
+        first_round: int = 0,
     ) -> None:
         self.settings = settings or AdmmSettings()
         self.keep_plans = keep_plans
@@ -171,7 +177,7 @@ class Coordinator:
                 "it must be a positive finite number",
                 field="plan",
             )
-        self.round = 0
+        self.round = self._first_round = int(first_round)
         self._acceleration: Acceleration = acceleration_for(s, self._z, self._lam)
         self.history: list[RoundRecord] = []
         self._answer_prices = np.zeros(0)
@@ -342,12 +348,13 @@ class Coordinator:
         if finite and primal <= eps_primal and dual <= eps_dual:
             self.converged = self.done = True
             return False
-        if self.round >= s.max_rounds:
+        if self.round - self._first_round >= s.max_rounds:
             self.done = True
             return False
         self._z, self._lam, self.rho = self._acceleration.after(
             PlainRound(
-                self.round, z_old, lam_old, self._z, self._lam, self.rho, primal, dual,
+                self.round - self._first_round, z_old, lam_old, self._z, self._lam, self.rho,
+                primal, dual,
                 float(eps_primal), float(eps_dual), self._index,
             )
         )  # fmt: skip

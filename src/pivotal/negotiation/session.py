@@ -7,7 +7,9 @@ The session sequences the phases of :mod:`pivotal.negotiation.transfers` (DESIGN
    ``without:V`` for each vendor ``V``, consensus ADMM with ``V`` held at its status-quo block by
    the session itself (``V`` has nothing to do in that run). By default
    (``warm_start_counterfactuals``) the ``without:V`` runs start from the joint run's final plan
-   and prices, once it has ended, and go on together; with ``warm_start_counterfactuals=False``
+   and prices, once it has ended, and go on together (a warm run that has taken as many rounds
+   as the joint run without converging goes on cold, numbering its rounds on: a cold run takes
+   about as many, and a warm start can stall); with ``warm_start_counterfactuals=False``
    they start cold (the status quo, zero prices) and go on together with the joint run. Each
    run is a coordinator of its own and advances when every answer of its round is in; a party's
    open tasks are one per run that waits for it, and a transport sends them together (one
@@ -33,7 +35,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from typing import Literal
@@ -146,7 +148,8 @@ class SessionTerms:
     activity_fee: float = 0.0
     warm_start_counterfactuals: bool = True
     """Start the counterfactual runs from the joint run's final plan and prices, after it (about
-    half the rounds of cold runs; the certificate bounds the money whatever the start)."""
+    half the rounds of cold runs; the certificate bounds the money whatever the start); a warm
+    run that has taken as many rounds as the joint run goes on cold."""
     require_convergence: bool = True
     tolerances: Tolerances = field(default_factory=lambda: Tolerances(abs_tol=1e-3, rel_tol=1e-4))
     keep_plans: bool = True
@@ -250,6 +253,7 @@ class _Run:
     expected: tuple[str, ...]
     fixed: tuple[str, FloatArray] | None
     pending: dict[str, FloatArray] = field(default_factory=dict)
+    warm: bool = False
 
 
 Stage = Literal["status_quo", "runs", "costs"]
@@ -540,23 +544,41 @@ class NegotiationSession:
             for phase in cfs:
                 self._runs[phase] = self._new_run(phase)
 
-    def _new_run(self, phase: Phase) -> _Run:
+    def _new_run(self, phase: Phase, *, cold_after: int | None = None) -> _Run:
+        """A run's coordinator: warm-started from the joint run's end (a counterfactual run
+        under ``warm_start_counterfactuals``; at most as many rounds as the joint run took, as
+        many as a cold run takes about) or cold; ``cold_after`` rounds of a warm run that used
+        that up are followed by a cold run of the same phase, numbering its rounds on."""
         assert self.status_quo is not None
         t = self.terms
         fixed = None
         if phase.kind is PhaseKind.WITHOUT:
             fixed = (phase.vendor, self.status_quo[t.vendors.index(phase.vendor)])
-        warm = phase != JOINT and t.warm_start_counterfactuals and self.joint is not None
-        coordinator = Coordinator(
-            t.block_sizes,
-            t.views,
-            t.settings if phase == JOINT else t.counterfactual_settings or t.settings,
-            initial_plan=self.joint.plan if warm and self.joint else self.status_quo,
-            initial_prices=self.joint.prices if warm and self.joint else None,
-            keep_plans=t.keep_plans,
-        )
+        settings = t.settings if phase == JOINT else t.counterfactual_settings or t.settings
+        joint = self.joint if phase != JOINT and t.warm_start_counterfactuals else None
+        if joint is not None and cold_after is None:
+            budget = min(settings.max_rounds, max(1, joint.rounds))
+            coordinator = Coordinator(
+                t.block_sizes,
+                t.views,
+                replace(settings, max_rounds=budget),
+                initial_plan=joint.plan,
+                initial_prices=joint.prices,
+                keep_plans=t.keep_plans,
+            )
+            warm = budget < settings.max_rounds  # a run that can still go on cold
+        else:
+            coordinator = Coordinator(
+                t.block_sizes,
+                t.views,
+                settings,
+                initial_plan=self.status_quo,
+                keep_plans=t.keep_plans,
+                first_round=cold_after or 0,
+            )
+            warm = False
         expected = tuple(p for p in t.parties if fixed is None or p != fixed[0])
-        return _Run(phase, coordinator, expected, fixed)
+        return _Run(phase, coordinator, expected, fixed, warm=warm)
 
     def _advance(self) -> None:
         """Complete the status-quo or the costs step."""
@@ -595,6 +617,9 @@ class NegotiationSession:
         if more:
             return
         result = run.coordinator.result()
+        if run.warm and not result.converged:  # the warm start used up its rounds: go on cold
+            self._runs[run.phase] = self._new_run(run.phase, cold_after=result.rounds)
+            return
         self.certificates[run.phase] = self._certificate(run, result)
         del self._runs[run.phase]
         if run.phase == JOINT:
@@ -607,8 +632,7 @@ class NegotiationSession:
             self.status = "failed"
             self.message = convergence_message(result, what)
             if run.phase != JOINT and self.terms.warm_start_counterfactuals:
-                # a warm start can be slower than a cold one (1 of 24 small interacting
-                # scenarios: 500 rounds against 146 cold)
+                # a warm run that had the whole round limit (the joint run took as many)
                 self.message += (
                     ", or start the counterfactual runs cold (warm_start_counterfactuals = "
                     "false), which can converge where a warm start does not"

@@ -158,8 +158,10 @@ def negotiate(
         Start counterfactual runs from the joint plan and prices, after the joint run (the
         default), instead of cold (``False``: from the status quo and zero prices, beside the
         joint run): at 40-100 products about half the rounds (K40 seed 7: 181 against 434) for
-        about as many exchanges on the wire; an early-stopped warm start is off by as much as
-        its certified bounds say (see ``benchmarks/results/2026-12-02-negotiation-scale.md``
+        about as many exchanges on the wire. A warm run that has taken as many rounds as the
+        joint run without converging goes on cold (a warm start can stall: one small
+        interacting scenario, 500 rounds unconverged warm). An early-stopped run is off by as
+        much as its certified bounds say (see ``benchmarks/results/2026-12-02-negotiation-scale.md``
         and ``2026-12-02-negotiation-warm.md``).
     require_convergence:
         Raise :class:`ConvergenceError` if a run ends unconverged (default).
