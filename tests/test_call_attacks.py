@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import json
 import random
 import sqlite3
@@ -597,9 +598,16 @@ def test_verify_against_the_terms_the_participant_was_shown(tmp_path: Path) -> N
     )
     changed = {**record["terms"], "payment_rule": "pay-as-bid"}
     forged = call.key.sign({**record, "terms": changed, "outcome": paid})
-    assert verify_record(forged, receipts=receipts).ok  # consistent in itself
+    assert verify_record(forged).ok  # consistent in itself
     check = verify_record(forged, receipts=receipts, terms=shown.json())
     assert not check.ok and "payment_rule" in check.problems[0], check.problems
+    # the receipts alone catch it: each carries the hash of the terms it was issued under
+    # (all but the deadline), here recomputed from the terms shown, independently of the call
+    fixed = {k: v for k, v in shown.json().items() if k != "deadline"}
+    expected = hashlib.sha256(canonical_json(fixed).encode()).hexdigest()
+    assert [r["terms_hash"] for r in receipts] == [expected, expected]
+    check = verify_record(forged, receipts=receipts)
+    assert not check.ok and all("not the terms" in p for p in check.problems), check.problems
     earlier = {**record["terms"], "deadline": (DEADLINE - timedelta(minutes=1)).isoformat()}
     check = verify_record(call.key.sign({**record, "terms": earlier}), terms=shown.json())
     assert not check.ok and "can only be extended" in check.problems[0], check.problems

@@ -257,10 +257,13 @@ class Call:
         sync for every request that arrived meanwhile) and return their signed receipts, in
         order. The receipts exist only once the transaction has committed."""
 
+        terms_hash = self.terms.sha256()
+
         def sign(seq: int, action: str, item: Pending) -> dict[str, Any]:
             return receipt(
                 self.key,
                 call=self.terms.name,
+                terms_hash=terms_hash,
                 participant=item.participant,
                 action=action,
                 seq=seq,

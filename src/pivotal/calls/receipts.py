@@ -1,9 +1,11 @@
 """Receipts: what the server accepted, signed with the call's Ed25519 key.
 
-A receipt is the JSON object ``{"call", "participant", "action", "seq", "report_sha256",
-"server_time"}`` (``action``: submit, revise or withdraw; ``report_sha256`` is null for a
-withdrawal) plus ``signature``: the Ed25519 signature (hex) of the canonical JSON of the other
-fields (:func:`pivotal.results.canonical_json`). The call's public key is published with its
+A receipt is the JSON object ``{"call", "terms_hash", "participant", "action", "seq",
+"report_sha256", "server_time"}`` (``terms_hash``: :meth:`CallTerms.sha256
+<pivotal.calls.terms.CallTerms.sha256>`, the terms but the deadline; ``action``: submit, revise
+or withdraw; ``report_sha256`` is null for a withdrawal) plus ``signature``: the Ed25519
+signature (hex) of the canonical JSON of the other fields
+(:func:`pivotal.results.canonical_json`). The call's public key is published with its
 terms (hex of the 32 raw bytes), so anyone can check a receipt, and a participant can prove
 what the server accepted from it. The published record is signed the same way.
 """
@@ -65,6 +67,7 @@ def receipt(
     key: CallKey,
     *,
     call: str,
+    terms_hash: str,
     participant: str,
     action: str,
     seq: int,
@@ -75,6 +78,7 @@ def receipt(
     return key.sign(
         {
             "call": call,
+            "terms_hash": terms_hash,
             "participant": participant,
             "action": action,
             "seq": seq,

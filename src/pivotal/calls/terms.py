@@ -42,6 +42,7 @@ from pivotal.auctions.bids import MAX_VALUE_RATIO
 from pivotal.errors import InputError
 from pivotal.names import NAME_PATTERN, RESERVED_NAMES
 from pivotal.names import check_name as check_party_name
+from pivotal.results import sha256_of
 
 CORE_VALUE_RATIO = 1e4
 """Largest ratio between an auction call's ``max_value`` and ``min_value`` under a core payment
@@ -205,6 +206,13 @@ class CallTerms(BaseModel):
     def public_document(self) -> dict[str, Any]:
         """The terms as published (JSON)."""
         return self.model_dump(mode="json")
+
+    def sha256(self) -> str:
+        """The hash every receipt carries: of the published terms but the deadline (the one
+        term that may change during the call, and only later), so that a receipt proves the
+        terms its report was accepted under."""
+        fixed = {k: v for k, v in self.public_document().items() if k != "deadline"}
+        return sha256_of(fixed)
 
 
 def false_name_warning(terms: CallTerms) -> str | None:

@@ -2,10 +2,11 @@
 
 1. The record's signature under its public key (and, if given, that key is the one the
    participant was shown when it submitted).
-2. Each receipt given: its signature and its call; and each participant's latest receipt given
-   against the record's list of report hashes: the same sequence number and hash (a report
-   listed later than it is a revision the participant did not make, unless it gives that
-   revision's receipt), or no report after a withdrawal.
+2. Each receipt given: its signature, its call and the terms it was issued under (receipts carry
+   the hash of the terms but the deadline; older receipts without it are checked without); and
+   each participant's latest receipt given against the record's list of report hashes: the same
+   sequence number and hash (a report listed later than it is a revision the participant did
+   not make, unless it gives that revision's receipt), or no report after a withdrawal.
 3. When the terms published the reports: each report's hash, the reserves in the assembled
    file against those the terms publish (an operator's shill bid named ``reserve:...`` would
    change the outcome), and the outcome recomputed by the mechanism (always: the outcome's
@@ -141,6 +142,14 @@ def _check_terms(record: dict[str, Any], shown: dict[str, Any], problems: list[s
         )
 
 
+def _terms_hash(terms: Any) -> str | None:
+    """The hash receipts carry, of the record's terms (None when they are not valid terms)."""
+    try:
+        return terms_from_document(terms, source="the record's terms").sha256()
+    except InputError:
+        return None
+
+
 def _check_record(
     record: dict[str, Any],
     public_key: str | None,
@@ -163,6 +172,12 @@ def _check_record(
             problems.append(f"receipt seq {rc.get('seq')} of {who}: signature does not verify")
         elif rc.get("call") != terms.get("name"):
             problems.append(f"receipt seq {rc.get('seq')} of {who}: it is for another call")
+        elif "terms_hash" in rc and rc["terms_hash"] != _terms_hash(terms):
+            problems.append(
+                f"receipt seq {rc.get('seq')} of {who}: the record's terms are not the terms "
+                "the report was accepted under (their hashes differ; a deadline extension "
+                "does not change it)"
+            )
         else:
             valid.append(rc)
     # a participant's later receipt (a revision, a withdrawal) supersedes its earlier ones: the
