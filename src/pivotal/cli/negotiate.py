@@ -38,7 +38,7 @@ from pivotal.negotiation.scenario import (
     generate_scenario,
     scenario_from_document,
 )
-from pivotal.negotiation.simulation import simulate
+from pivotal.negotiation.simulation import compare_money, simulate
 
 negotiate_app = typer.Typer(
     help="Private retailer-vendor negotiation: consensus ADMM with VCG transfers.",
@@ -231,19 +231,19 @@ def negotiate_run(
         )
     out.print(line)
     if sim.centralized is not None:
-        c = sim.centralized
-        for what, mine, theirs in (
-            ("gains", o.gains, c.gains),
-            ("transfers", o.transfers, c.transfers),
-        ):
-            excess = {p: abs(mine[p] - theirs[p]) - o.gain_bounds[p] for p in o.parties}
-            worst = max(excess, key=lambda p: excess[p])
-            verdict = (
-                "all within their bounds"
-                if excess[worst] <= r.step
-                else f"{worst} is {num(excess[worst], r)} beyond its bound"
-            )
-            out.print(f"{what} against the centralized VCG {what}: {verdict}")
+        for m in compare_money(o, sim.centralized):
+            if m.excess > r.step:
+                verdict = f"{m.worst} is {num(m.excess, r)} beyond its bound"
+            elif m.shift > r.step:
+                verdict = (
+                    "all within their bounds once each party's cost at the agreed plan is set "
+                    "against its cost at the centralized plan: the optimum is not unique, the "
+                    f"two plans split the same total differently ({m.shifted}'s cost by "
+                    f"{num(m.shift, r)}), and a transfer follows the split (a gain does not)"
+                )
+            else:
+                verdict = "all within their bounds"
+            out.print(f"{m.what} against the centralized VCG {m.what}: {verdict}", soft_wrap=True)
     for block, flat in zip(sim.blocks, o.plan, strict=True):
         arr = block.as_array(flat)
         units = rounding_of(doc, arr.sum())  # plan units: the same tolerances at their scale

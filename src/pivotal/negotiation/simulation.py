@@ -38,6 +38,49 @@ class CentralizedCheck:
     gains: dict[str, float]
     """Each party's exact VCG gain (its cost saving at the centralized plan plus its
     transfer): unlike the transfers, the same for every optimal plan."""
+    costs: dict[str, float]
+    """Each party's cost at the centralized plan. When the optimum is not unique, another
+    optimal plan splits the same total differently, and a transfer follows the split."""
+
+
+@dataclass(frozen=True)
+class MoneyComparison:
+    """The negotiated gains or transfers against the centralized ones."""
+
+    what: str
+    worst: str
+    excess: float
+    """The largest difference beyond the party's certified bound (for transfers, also beyond
+    the party's cost shift between the two plans); at most 0 when all are within."""
+    shifted: str
+    shift: float
+    """The largest shift of a party's cost between the agreed and the centralized plan (0 for
+    gains, which do not depend on the split)."""
+
+
+def compare_money(
+    outcome: NegotiationOutcome, check: CentralizedCheck
+) -> tuple[MoneyComparison, MoneyComparison]:
+    """Gains and transfers against the centralized VCG. A gain must lie within its bound of
+    the centralized gain. A transfer is the gain minus the party's saving at the agreed plan:
+    it may differ from the centralized transfer by its bound plus the party's cost shift
+    between the agreed plan and the centralized one (both optimal within the gap when the
+    optimum is not unique)."""
+    parties = outcome.parties
+    shift = {p: outcome.costs[p]["joint"] - check.costs[p] for p in parties}
+    gains = {p: abs(outcome.gains[p] - check.gains[p]) - outcome.gain_bounds[p] for p in parties}
+    transfers = {
+        p: abs(outcome.transfers[p] - check.transfers[p])
+        - outcome.transfer_bounds[p]
+        - abs(shift[p])
+        for p in parties
+    }
+    shifted = max(parties, key=lambda p: abs(shift[p]))
+    out = []
+    for what, excess, moved in (("gains", gains, 0.0), ("transfers", transfers, shift[shifted])):
+        worst = max(parties, key=lambda p: excess[p])
+        out.append(MoneyComparison(what, worst, excess[worst], shifted, abs(moved)))
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -117,7 +160,7 @@ def centralized_check(scenario: Scenario, outcome: NegotiationOutcome) -> Centra
     }
     gains = {n: sq[n] - joint.costs[n] + transfers[n] for n in scenario.parties}
     gap = (outcome.total_cost - joint.total_cost) / max(1.0, abs(joint.total_cost))
-    return CentralizedCheck(joint.total_cost, gap, transfers, joint.plan, gains)
+    return CentralizedCheck(joint.total_cost, gap, transfers, joint.plan, gains, dict(joint.costs))
 
 
 def public_max_quantity(scenario: Scenario) -> float:
