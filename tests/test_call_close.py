@@ -8,6 +8,7 @@ event the test sets, so no assertion depends on time."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ import pytest
 
 import pivotal.calls.call as call_module
 import pivotal.calls.close as close_module
+from _call import CallServer, deadline_in, seed_bids
 from pivotal.calls import Call, CallCloseError, CallStateError, terms_from_document
 from pivotal.calls.verify import verify_record
 from pivotal.engine import InProcessEngine
@@ -317,3 +319,70 @@ def test_private_routers_check_the_token_before_the_query(tmp_path: Path) -> Non
     # each refusal is logged once (the dependency refuses; the handler never runs)
     refused = [e for e in call.events(tokens["operator"]) if e["kind"] == "refused"]
     assert [(e["participant"], e["status"]) for e in refused] == [("b1", 403), ("b2", 403)]
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_serve_call_engine_closes_on_the_engine_and_its_workers_end_with_the_server(
+    tmp_path: Path,
+) -> None:
+    # the seed auction (3 items x 4 bidders: welfare 26, bidder 2 pays 9, bidder 3 pays 5) closed
+    # by a server with --engine processes:2: its two counterfactuals run on the pool. Before:
+    # SIGTERM ended the process (uvicorn re-raises it) before the pool was shut down, and its
+    # workers lived on, orphaned
+    terms = {
+        "name": "seed-auction",
+        "kind": "auction",
+        "items": ["A", "B", "C"],
+        "deadline": deadline_in(15),  # kept open while the reports arrive
+        "approval": "automatic",
+        "publish_reports": True,
+        "invited": [{"name": n, "role": "bidder"} for n in ("1", "2", "3", "4")],
+    }
+    server = CallServer(tmp_path, terms, extra=("--engine", "processes:2"))
+    try:
+        server.start()
+        assert server.process is not None
+        with server.kept_open(), server.client() as c:
+            for name in ("1", "2", "3", "4"):
+                r = c.put(
+                    f"/v1/participants/{name}/report",
+                    json=seed_bids(name),
+                    headers=server.headers(name),
+                )
+                assert r.status_code == 200, r.text
+        server.wait_for_deadline()
+        with server.client() as c:
+            closed = c.post("/v1/operator/close", headers=server.headers("operator"))
+            assert closed.status_code == 200, closed.text
+            outcome = c.get("/v1/operator/outcome", headers=server.headers("operator")).json()
+        assert outcome["welfare"] == pytest.approx(26)
+        assert outcome["payments"] == pytest.approx({"1": 0, "2": 9, "3": 5, "4": 0})
+        assert outcome["provenance"]["parameters"]["engine"] == "processes:2"
+        workers = _children(server.process.pid)
+        assert len(workers) >= 2  # the pool's workers (and its resource tracker)
+        server.process.terminate()
+        server.process.wait(60)
+        for _ in range(600):  # each worker exits once the pool is shut down
+            if not any(Path(f"/proc/{w}").exists() for w in workers):
+                break
+            threading.Event().wait(0.1)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+        for w in alive:  # do not leave them behind if the test fails
+            os.kill(w, 9)
+        assert alive == []
+    finally:
+        server.stop()

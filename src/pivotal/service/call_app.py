@@ -39,7 +39,8 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -284,9 +285,19 @@ def create_call_app(
     served behind :func:`served_call_app`'s layers. ``registrations_per_minute`` bounds the
     registration attempts from one client address (:class:`RegistrationLimit`; 0: no bound);
     ``engine`` runs an auction close's counterfactual solves (in the close's thread by
-    default)."""
+    default). The app closes ``engine`` when it shuts down: a served call ends its process by
+    re-raising the SIGTERM it caught (uvicorn), before its caller's ``with`` block could, and
+    a process pool's workers would outlive the server."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if engine is not None:
+            await asyncio.to_thread(engine.close)
+
     app = FastAPI(
         title=f"pivotal call {call.terms.name}",
+        lifespan=lifespan,
         version=package_version("pivotal"),
         description=__doc__,
         docs_url=None,  # the interactive docs load scripts from outside: off
