@@ -4,6 +4,7 @@ part"), in the library and over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,22 @@ def test_reject_over_http(tmp_path: Path) -> None:
             return codes
 
     assert asyncio.run(scenario()) == [201, 403, 200, 403, 409]
+
+
+def test_the_log_reaches_the_database_file_from_the_checkpoint_thread(tmp_path: Path) -> None:
+    # the server moves the write-ahead log into the database from a thread of its own (a
+    # commit that checkpoints makes every waiting submission wait for the database's sync too)
+    call, tokens, _ = new_call(tmp_path)
+    db = tmp_path / "call.sqlite"
+    call.store.checkpoint_in_background(interval=0.01)
+    before = db.stat().st_size
+    for i in range(200):
+        call.register(f"p{i}", "producer")
+    for _ in range(1000):  # until the thread has copied the new pages (or fail after ~10 s)
+        if db.stat().st_size > before:
+            break
+        threading.Event().wait(0.01)
+    assert db.stat().st_size > before
+    call.store.close()  # stops the thread; nothing is lost
+    again = Call.open(db)
+    assert len(again.operator_view(tokens["operator"])["registrations"]) == 200

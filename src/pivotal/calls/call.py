@@ -52,6 +52,8 @@ class Call:
         self.store = store
         self.clock = clock
         self.terms: CallTerms = store.terms()
+        # every receipt carries it; the terms may list 10^4 invitations: hashed once
+        self.terms_hash = self.terms.sha256()
         self.key = CallKey.from_bytes(store.private_key())
         deadline = store.meta("deadline")
         if deadline is None:
@@ -257,13 +259,11 @@ class Call:
         sync for every request that arrived meanwhile) and return their signed receipts, in
         order. The receipts exist only once the transaction has committed."""
 
-        terms_hash = self.terms.sha256()
-
         def sign(seq: int, action: str, item: Pending) -> dict[str, Any]:
             return receipt(
                 self.key,
                 call=self.terms.name,
-                terms_hash=terms_hash,
+                terms_hash=self.terms_hash,
                 participant=item.participant,
                 action=action,
                 seq=seq,

@@ -108,6 +108,7 @@ class CallStore:
         # thread: a transaction holds the lock from BEGIN to COMMIT, a read holds it while it
         # runs, so no read sees a transaction half-way
         self._lock = threading.RLock()
+        self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -196,8 +197,38 @@ class CallStore:
             )
         return store
 
+    def checkpoint_in_background(self, interval: float = 1.0) -> None:
+        """Move the write-ahead log into the database from a thread of its own, every
+        ``interval`` seconds, instead of in the commit that crosses SQLite's threshold: that
+        commit (and every submission waiting for it) would wait for the database file's sync
+        too (10,000 submissions on this machine's disk: p99 70-918 ms with the checkpoint in
+        the commit, 18 ms without; ``benchmarks/call_load.py``). A passive checkpoint on a
+        second connection never blocks a writer; a crash at any moment leaves the log to be
+        replayed at the next open, as before. :meth:`close` stops the thread."""
+        if self._checkpointer is not None:
+            return
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        stop = threading.Event()
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+
+        def run() -> None:
+            try:
+                while not stop.wait(interval):
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                db.close()
+
+        thread = threading.Thread(target=run, name="call-checkpoint", daemon=True)
+        thread.start()
+        self._checkpointer = (stop, thread)
+
     def close(self) -> None:
-        """Close the connection."""
+        """Stop the background checkpoints, if any, and close the connection."""
+        if self._checkpointer is not None:
+            stop, thread = self._checkpointer
+            stop.set()
+            thread.join()
+            self._checkpointer = None
         self._db.close()
 
     @contextmanager

@@ -59,6 +59,7 @@ def serve_call(
         app, tls_cert=tls_cert, tls_key=tls_key, access_log=access_log, limits=limits, ws="none"
     )
     server = uvicorn.Server(config)
+    call.store.checkpoint_in_background()
     if announce is not None:
         shown = f"[{host}]" if ":" in host else host
         announce(f"{'https' if tls else 'http'}://{shown}:{bound}")
