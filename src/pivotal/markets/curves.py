@@ -30,8 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from scipy import integrate, optimize
-
 from pivotal.errors import InvalidCurveError
 
 Event = tuple[float, float, float]  # (t, alpha, beta) on the r axis
@@ -104,6 +102,8 @@ class Curve:
             return self.points[-1][1]
         assert self.marginal_fn is not None
         fn = self.marginal_fn
+        from scipy import integrate  # 0.8 s to import: only the generic curves need it
+
         return float(integrate.quad(fn, 0.0, q, limit=200, epsabs=1e-12, epsrel=1e-12)[0])
 
     def marginal(self, q: float) -> float:
@@ -190,6 +190,8 @@ class Curve:
             return 0.0, 0.0
         if gap(self.capacity) >= 0:
             return self.capacity, self.capacity
+        from scipy import optimize  # as above
+
         q = float(optimize.brentq(gap, 0.0, self.capacity, xtol=1e-14, rtol=1e-14))
         return q, q
 

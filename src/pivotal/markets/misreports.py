@@ -76,7 +76,7 @@ class DeviationScorer:
         self._replacement: Replacement | None = None
         if market.closed_form:
             agg = aggregate_of(market)
-            k = np.array([market.index[name]], dtype=np.int64)
+            k = np.array([market.position(name)], dtype=np.int64)
             self._replacement = Replacement(agg, int(k[0]))
             self.w_minus = float(agg.welfare(agg.clearing_prices(k), k)[0])
         else:
