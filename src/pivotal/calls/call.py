@@ -175,14 +175,22 @@ class Call:
         self._approved += status == "approved"
         return token, status
 
-    def approve(self, token: str | None, name: str) -> None:
-        """The operator approves a pending registration."""
+    def _registration(
+        self, token: str | None, name: str, what: str
+    ) -> tuple[Participant, datetime]:
+        """The registration the operator decides on (``what``: approval or rejection), while
+        the call is open, and the time of the decision."""
         self.require_operator(token)
         now = self.clock()
-        require_open(self.phase(now), now, self.deadline, "approval")
+        require_open(self.phase(now), now, self.deadline, what)
         p = self._participants.get(name)
         if p is None:
             raise InputError(f"no participant named '{name}'", field="name")
+        return p, now
+
+    def approve(self, token: str | None, name: str) -> None:
+        """The operator approves a pending registration."""
+        p, now = self._registration(token, name, "approval")
         if p.status == "rejected":
             raise CallStateError(f"'{name}' was rejected; it cannot be approved", server_time=now)
         if p.status != "approved":
@@ -195,12 +203,7 @@ class Call:
         the name stays taken (a rejected party cannot come back under it). An approved
         participant cannot be rejected: it may hold a sealed report, which the operator must
         not be able to drop unseen."""
-        self.require_operator(token)
-        now = self.clock()
-        require_open(self.phase(now), now, self.deadline, "rejection")
-        p = self._participants.get(name)
-        if p is None:
-            raise InputError(f"no participant named '{name}'", field="name")
+        p, now = self._registration(token, name, "rejection")
         if p.status == "approved":
             raise CallStateError(
                 f"'{name}' is approved; only a pending registration can be rejected",
