@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,17 +34,12 @@ def display_name(path: str | Path) -> str:
     return "standard input" if is_stdin(path) else str(path)
 
 
-def read_text(path: str | Path) -> str:
-    """A file's UTF-8 text (``-`` reads standard input); a missing or unreadable file raises
-    :class:`InputFileError`."""
-    if is_stdin(path):
-        try:
-            return sys.stdin.read()
-        except (OSError, UnicodeDecodeError) as err:
-            raise InputFileError(f"cannot read standard input: {err}", path=STDIN) from None
-    p = Path(path)
+@contextlib.contextmanager
+def _reading(p: Path) -> Iterator[None]:
+    """Reading ``p``: a missing, unreadable or undecodable file is an :class:`InputFileError`
+    naming it."""
     try:
-        return p.read_text(encoding="utf-8")
+        yield
     except FileNotFoundError:
         raise InputFileError(f"file not found: {p}", path=str(p)) from None
     except IsADirectoryError:
@@ -54,20 +50,27 @@ def read_text(path: str | Path) -> str:
         raise InputFileError(f"cannot read {p}: {err.strerror or err}", path=str(p)) from None
 
 
+def read_text(path: str | Path) -> str:
+    """A file's UTF-8 text (``-`` reads standard input); a missing or unreadable file raises
+    :class:`InputFileError`."""
+    if is_stdin(path):
+        try:
+            return sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputFileError(f"cannot read standard input: {err}", path=STDIN) from None
+    p = Path(path)
+    with _reading(p):
+        return p.read_text(encoding="utf-8")
+
+
 def read_bytes(path: str | Path) -> bytes:
     """A file's bytes, not decoded (for a parser of UTF-8 bytes); standard input (``-``) and
     errors as in :func:`read_text`."""
     if is_stdin(path):
         return read_text(path).encode("utf-8", "surrogatepass")
     p = Path(path)
-    try:
+    with _reading(p):
         return p.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(f"file not found: {p}", path=str(p)) from None
-    except IsADirectoryError:
-        raise InputFileError(f"{p} is a folder, not a file", path=str(p)) from None
-    except OSError as err:
-        raise InputFileError(f"cannot read {p}: {err.strerror or err}", path=str(p)) from None
 
 
 def _reject_constant(name: str) -> float:
