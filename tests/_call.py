@@ -1,4 +1,5 @@
-"""Starting and stopping a real call server (``pivotal serve call``) for the call tests.
+"""Starting and stopping a real call server (``pivotal serve call``) for the call tests, and
+calls in the library (no server) on a settable clock.
 
 The server listens on 127.0.0.1 on a port it picks itself (``--port 0``) and announces; it is
 stopped when the test ends. Participants are separate processes (``pivotal call submit``) or
@@ -23,8 +24,65 @@ from typing import Any
 
 import httpx
 
+from pivotal.calls import Call, terms_from_document
+
 CLI = [sys.executable, "-m", "pivotal"]
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+START = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
+DEADLINE = START + timedelta(hours=1)
+
+
+class Clock:
+    """A library call's clock: it starts at ``START`` and moves when a test sets ``now``."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def market_terms(**extra: Any) -> dict[str, Any]:
+    """A market call's terms, due at ``DEADLINE``, approving registrations automatically."""
+    return {
+        "name": "kits",
+        "kind": "market",
+        "good": "test kits",
+        "unit": "kit",
+        "deadline": DEADLINE.isoformat(),
+        "approval": "automatic",
+        "publish_reports": True,
+        **extra,
+    }
+
+
+def auction_terms(**extra: Any) -> dict[str, Any]:
+    """An auction call's terms on items A, B and C, due at ``DEADLINE``."""
+    return {
+        "name": "lots",
+        "kind": "auction",
+        "items": ["A", "B", "C"],
+        "deadline": DEADLINE.isoformat(),
+        "approval": "automatic",
+        "publish_reports": True,
+        **extra,
+    }
+
+
+def new_call(tmp_path: Path, doc: dict[str, Any]) -> tuple[Call, dict[str, str], Clock]:
+    """A call in the library, created in ``tmp_path`` on a fresh :class:`Clock`."""
+    clock = Clock()
+    call, tokens = Call.create(tmp_path / "call.sqlite", terms_from_document(doc), clock=clock)
+    return call, tokens, clock
+
+
+def auction_call(tmp_path: Path, **extra: Any) -> tuple[Call, dict[str, str], Clock]:
+    """An auction call on A and B with bidders b1, b2 and b3 invited (unless ``invited``
+    says otherwise)."""
+    extra.setdefault("invited", [{"name": n, "role": "bidder"} for n in ("b1", "b2", "b3")])
+    return new_call(tmp_path, auction_terms(items=["A", "B"], **extra))
 
 
 def env() -> dict[str, str]:

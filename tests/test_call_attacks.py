@@ -11,46 +11,20 @@ import json
 import random
 import sqlite3
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from _call import DEADLINE, Clock, auction_call
 from pivotal.calls import Call, CallAuthError, CallStateError, terms_from_document
 from pivotal.calls.receipts import check_signature
 from pivotal.calls.verify import verify_record
 from pivotal.errors import InputError
 from pivotal.results import canonical_json
 from pivotal.service.call_app import RegistrationLimit, served_call_app
-
-START = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
-DEADLINE = START + timedelta(hours=1)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def auction(tmp_path: Path, **extra: Any) -> tuple[Call, dict[str, str], Clock]:
-    doc = {
-        "name": "lots",
-        "kind": "auction",
-        "items": ["A", "B"],
-        "deadline": DEADLINE.isoformat(),
-        "approval": "automatic",
-        "publish_reports": True,
-        "invited": [{"name": n, "role": "bidder"} for n in ("b1", "b2", "b3")],
-        **extra,
-    }
-    clock = Clock()
-    call, tokens = Call.create(tmp_path / "call.sqlite", terms_from_document(doc), clock=clock)
-    return call, tokens, clock
 
 
 def bids(*pairs: tuple[str, float]) -> dict[str, Any]:
@@ -70,7 +44,7 @@ async def _requests(app: Any, *calls: tuple[str, str, str | None, Any]) -> list[
 def test_operator_token_on_the_participant_named_operator_is_403(tmp_path: Path) -> None:
     # before: the operator's token on /v1/participants/operator/... passed the owner check
     # (owner == name == "operator") and looked up a participant that does not exist: 500
-    call, tokens, _ = auction(tmp_path)
+    call, tokens, _ = auction_call(tmp_path)
     op = tokens["operator"]
     for action in (
         lambda: call.me(op, "operator"),
@@ -103,7 +77,7 @@ def test_report_checked_before_the_deadline_but_stored_after_the_close_gets_no_r
     # before: b2's report, checked before the deadline and waiting for its commit, was stored
     # (and receipted) after the close had read the reports: the outcome ignored it, the record
     # listed it, and verification of the published record failed
-    call, tokens, clock = auction(tmp_path)
+    call, tokens, clock = auction_call(tmp_path)
     call.submit(tokens["b1"], "b1", bids(("A", 5)))
     late = call.prepare_submit(tokens["b2"], "b2", bids(("A", 9)))
     clock.now = DEADLINE + timedelta(seconds=1)
@@ -124,7 +98,7 @@ def test_group_commit_queued_at_the_close_is_refused_over_http(tmp_path: Path) -
     # the same race through the app: b1's commit is on the disk (slowed here), b2's request is
     # queued behind it, the deadline passes and the operator closes: b1 (committed before the
     # close read the reports) is in the outcome, b2 gets 409 and no receipt
-    call, tokens, clock = auction(tmp_path)
+    call, tokens, clock = auction_call(tmp_path)
     started, release = threading.Event(), threading.Event()
     put_reports = call.store.put_reports
 
@@ -230,7 +204,7 @@ def test_a_stranger_cannot_fill_the_call_with_registrations(tmp_path: Path) -> N
     # before: one stranger registered 206 names a second (each a disk sync on the event loop:
     # another participant's submission p50 went from 12 ms to 349 ms) until "the call is full"
     # refused everyone (max_participants 2,000 filled in 10 s; /tmp/cp/regflood.py)
-    call, _, _ = auction(tmp_path, registration="open", max_participants=100)
+    call, _, _ = auction_call(tmp_path, registration="open", max_participants=100)
     app = served_call_app(call, registrations_per_minute=5)
 
     async def flood() -> tuple[list[httpx.Response], httpx.Response]:
@@ -260,7 +234,7 @@ def test_a_participants_receipt_is_found_without_scanning_the_log(tmp_path: Path
     # up by a scan of the whole event log: 42 ms for a participant without a report in a
     # 120,000-event call (20,000 participants, 5 submissions each), on the event loop; and the
     # public GET /v1/call counted the approved participants on every request (0.8-1.4 ms)
-    call, tokens, clock = auction(tmp_path, registration="open", approval="operator")
+    call, tokens, clock = auction_call(tmp_path, registration="open", approval="operator")
     plan = call.store._db.execute(
         "EXPLAIN QUERY PLAN SELECT detail FROM events WHERE participant = ? AND kind IN "
         "('submission', 'revision', 'withdrawal') ORDER BY seq DESC LIMIT 1",
@@ -291,7 +265,7 @@ def test_the_polled_status_does_not_grow_with_the_invitations(tmp_path: Path) ->
     # invitation: 337 KiB and 5-10 ms a request with 10,000 invited; and GET /v1/record
     # serialized the record again for every request (44-58 ms for 10,000 market reports)
     invited = [{"name": f"p{i:05d}", "role": "bidder"} for i in range(3000)]
-    call, tokens, clock = auction(tmp_path, invited=invited)
+    call, tokens, clock = auction_call(tmp_path, invited=invited)
     call.submit(tokens["p00001"], "p00001", bids(("A", 4)))
     app = served_call_app(call)
     status, terms = asyncio.run(
@@ -318,7 +292,7 @@ def test_bids_spanning_more_than_the_solvers_tell_apart_are_refused_at_submissio
     # before: every bid passed its own checks, but the assembled auction did not: b1 bid 1e-3,
     # b2 1e7, and the close raised "bid values span a ratio of 1e+10" (InvalidBidError): one
     # bidder could make the call impossible to close
-    call, tokens, clock = auction(tmp_path)
+    call, tokens, clock = auction_call(tmp_path)
     assert (call.terms.min_value, call.terms.max_value) == (1.0, 1e9)
     with pytest.raises(InputError) as info:
         call.submit(tokens["b1"], "b1", bids(("B", 2), ("A", 1e-3)))
@@ -426,7 +400,7 @@ def test_every_call_whose_reports_were_accepted_closes_and_verifies(tmp_path: Pa
 
 # ------------------------------------------------------------------ pivotal call verify
 def _closed(tmp_path: Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    call, tokens, clock = auction(tmp_path)
+    call, tokens, clock = auction_call(tmp_path)
     receipts = {
         "b1": [call.submit(tokens["b1"], "b1", bids(("A", 5)))],
         "b2": [call.submit(tokens["b2"], "b2", bids(("A", 9), ("B", 1)))],
@@ -451,7 +425,7 @@ def test_verify_takes_a_participants_receipts_together(tmp_path: Path) -> None:
     assert record["outcome"]["allocation"] == {"b2": ["A"]}
     assert record["outcome"]["payments"]["b2"] == pytest.approx(5)
     (tmp_path / "other").mkdir()
-    other, other_tokens, _ = auction(tmp_path / "other")
+    other, other_tokens, _ = auction_call(tmp_path / "other")
     foreign = other.submit(other_tokens["b1"], "b1", bids(("A", 5)))
     assert not verify_record(record, receipts=[foreign]).ok
 
@@ -464,7 +438,7 @@ def test_verify_refuses_a_reserve_or_a_rule_the_terms_do_not_publish(tmp_path: P
     from pivotal.auctions.formats import auction_from_document
     from pivotal.auctions.payment_rules import PaymentRule
 
-    call, tokens, clock = auction(tmp_path, reserves={"B": 2.0})
+    call, tokens, clock = auction_call(tmp_path, reserves={"B": 2.0})
     receipts = [
         call.submit(tokens["b1"], "b1", bids(("A", 5))),
         call.submit(tokens["b2"], "b2", bids(("A", 9), ("B", 3))),
@@ -540,7 +514,7 @@ def test_verify_catches_a_revision_the_participant_did_not_make(tmp_path: Path) 
     from pivotal.auctions.payment_rules import PaymentRule
     from pivotal.results import sha256_of
 
-    call, tokens, clock = auction(tmp_path)
+    call, tokens, clock = auction_call(tmp_path)
     first = call.submit(tokens["b1"], "b1", bids(("A", 4)))
     revised = call.submit(tokens["b1"], "b1", bids(("A", 6)))
     theirs = call.submit(tokens["b2"], "b2", bids(("A", 5)))
@@ -580,7 +554,7 @@ def test_verify_against_the_terms_the_participant_was_shown(tmp_path: Path) -> N
     from pivotal.auctions.formats import auction_from_document
     from pivotal.auctions.payment_rules import PaymentRule
 
-    call, tokens, clock = auction(tmp_path)
+    call, tokens, clock = auction_call(tmp_path)
     shown = asyncio.run(_requests(served_call_app(call), ("GET", "/v1/terms", None, None)))[0]
     polled = asyncio.run(_requests(served_call_app(call), ("GET", "/v1/call", None, None)))[0]
     receipts = [
@@ -684,7 +658,7 @@ def test_verify_cli_says_which_key_it_checked(tmp_path: Path) -> None:
 def test_a_close_interrupted_before_its_commit_recomputes_the_same_outcome(tmp_path: Path) -> None:
     # a close killed before its transaction commits leaves no outcome: the restart's close
     # computes from the same stored reports; the outcome equals an undisturbed close's
-    call, tokens, clock = auction(tmp_path)
+    call, tokens, clock = auction_call(tmp_path)
     for name, value in (("b1", 5.0), ("b2", 9.0), ("b3", 7.0)):
         call.submit(tokens[name], name, bids(("A", value), ("B", value / 2)))
     clock.now = DEADLINE + timedelta(seconds=1)

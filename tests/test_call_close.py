@@ -11,7 +11,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +20,14 @@ import pytest
 
 import pivotal.calls.call as call_module
 import pivotal.calls.close as close_module
-from _call import CallServer, deadline_in, seed_bids
-from pivotal.calls import Call, CallCloseError, CallStateError, terms_from_document
+from _call import DEADLINE, CallServer, Clock, auction_call, deadline_in, seed_bids
+from pivotal.calls import Call, CallCloseError, CallStateError
 from pivotal.calls.verify import verify_record
 from pivotal.engine import InProcessEngine
 from pivotal.errors import SolverError
 from pivotal.service.call_app import served_call_app
 
-START = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
-DEADLINE = START + timedelta(hours=1)
 REAL_RUN_CLOSE = close_module.run_close
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def closable_auction(tmp_path: Path) -> tuple[Call, dict[str, str]]:
@@ -45,17 +35,7 @@ def closable_auction(tmp_path: Path) -> tuple[Call, dict[str, str]]:
 
     By hand: A to b2 (9) and B to b3 (3.5), welfare 12.5; without b2 the others make 9.5 (A to
     b3, B to b1): b2 pays 9.5 - 3.5 = 6; without b3, 11.5 (A to b2, B to b1): b3 pays 2.5."""
-    doc = {
-        "name": "lots",
-        "kind": "auction",
-        "items": ["A", "B"],
-        "deadline": DEADLINE.isoformat(),
-        "approval": "automatic",
-        "publish_reports": True,
-        "invited": [{"name": n, "role": "bidder"} for n in ("b1", "b2", "b3")],
-    }
-    clock = Clock()
-    call, tokens = Call.create(tmp_path / "call.sqlite", terms_from_document(doc), clock=clock)
+    call, tokens, clock = auction_call(tmp_path)
     for name, value in (("b1", 5.0), ("b2", 9.0), ("b3", 7.0)):
         body = {"bids": [{"bundle": ["A"], "value": value}, {"bundle": ["B"], "value": value / 2}]}
         call.submit(tokens[name], name, body)

@@ -7,58 +7,19 @@ import json
 import os
 import sqlite3
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _call import START, auction_terms, market_terms, new_call
 from pivotal.calls import Call, CallAuthError, CallStateError, terms_from_document
 from pivotal.calls.receipts import check_signature
 from pivotal.calls.verify import verify_record
 from pivotal.errors import InputError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-START = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def market_terms(**extra: Any) -> dict[str, Any]:
-    return {
-        "name": "kits",
-        "kind": "market",
-        "good": "test kits",
-        "unit": "kit",
-        "deadline": "2027-01-01T13:00:00Z",
-        "approval": "automatic",
-        "publish_reports": True,
-        **extra,
-    }
-
-
-def auction_terms(**extra: Any) -> dict[str, Any]:
-    return {
-        "name": "lots",
-        "kind": "auction",
-        "items": ["A", "B", "C"],
-        "deadline": "2027-01-01T13:00:00Z",
-        "approval": "automatic",
-        "publish_reports": True,
-        **extra,
-    }
-
-
-def new_call(tmp_path: Path, doc: dict[str, Any]) -> tuple[Call, dict[str, str], Clock]:
-    clock = Clock()
-    call, tokens = Call.create(tmp_path / "call.sqlite", terms_from_document(doc), clock=clock)
-    return call, tokens, clock
 
 
 def seed_bids(bidder: str) -> list[dict[str, Any]]:

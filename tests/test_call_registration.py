@@ -5,47 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from pivotal.calls import Call, CallAuthError, CallStateError, terms_from_document
+from _call import START, market_terms, new_call
+from pivotal.calls import Call, CallAuthError, CallStateError
 from pivotal.errors import InputError
 from pivotal.service.call_app import served_call_app
-
-START = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def new_call(tmp_path: Path) -> tuple[Call, dict[str, str], Clock]:
-    doc = {
-        "name": "kits",
-        "kind": "market",
-        "good": "test kits",
-        "unit": "kit",
-        "deadline": "2027-01-01T13:00:00Z",
-        "approval": "operator",
-    }
-    clock = Clock()
-    call, tokens = Call.create(tmp_path / "call.sqlite", terms_from_document(doc), clock=clock)
-    return call, tokens, clock
-
 
 BODY: dict[str, Any] = {"cost": {"kind": "linear", "a": 1}, "capacity": 1}
 
 
 def test_the_operator_rejects_a_pending_registration(tmp_path: Path) -> None:
-    call, tokens, clock = new_call(tmp_path)
+    call, tokens, clock = new_call(tmp_path, market_terms(approval="operator"))
     op = tokens["operator"]
     body = BODY
     tr, _ = call.register("r1", "producer")
@@ -80,7 +56,7 @@ def test_the_operator_rejects_a_pending_registration(tmp_path: Path) -> None:
 
 
 def test_reject_over_http(tmp_path: Path) -> None:
-    call, tokens, _ = new_call(tmp_path)
+    call, tokens, _ = new_call(tmp_path, market_terms(approval="operator"))
     app = served_call_app(call)
     op = {"Authorization": f"Bearer {tokens['operator']}"}
 
@@ -110,7 +86,7 @@ def test_reject_over_http(tmp_path: Path) -> None:
 def test_the_log_reaches_the_database_file_from_the_checkpoint_thread(tmp_path: Path) -> None:
     # the server moves the write-ahead log into the database from a thread of its own (a
     # commit that checkpoints makes every waiting submission wait for the database's sync too)
-    call, tokens, _ = new_call(tmp_path)
+    call, tokens, _ = new_call(tmp_path, market_terms(approval="operator"))
     db = tmp_path / "call.sqlite"
     call.store.checkpoint_in_background(interval=0.01)
     before = db.stat().st_size
