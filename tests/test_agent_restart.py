@@ -5,7 +5,10 @@ service (the default schedule: the joint run, then the counterfactual runs, warm
 its end, together: a vendor mid-run, the retailer, which holds every block, in the counterfactual
 runs, and a vendor that every run but the one without it waits for); the negotiation must end
 with the plan and transfers of the undisturbed run (the same session in process, no restarts)
-to 1e-9. (The warm start is the coordinator's: an agent answers its task whatever it is.)
+to 1e-9. (The warm start is the coordinator's: an agent answers its task whatever it is.) The
+counterfactual runs skip their plain ADMM stage here (``warm_plain_rounds = 0``): with it they
+end in 9-12 rounds, too few to stop an agent reliably while the others still need it on a
+loaded machine; an answer is a function of its task in every stage.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def five_vendors() -> Scenario:
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    d = deploy(tmp_path, five_vendors())
+    d = deploy(tmp_path, five_vendors(), warm_plain_rounds=0)
     yield d
     d.stop()
 
@@ -74,7 +77,7 @@ def test_agents_killed_and_restarted_end_with_the_undisturbed_outcome(
     for party, proc in agents.items():
         assert proc.wait(timeout=240) == 0, (party, d.log_text())  # type: ignore[attr-defined]
     outcome = d.outcome()
-    reference = simulate(five_vendors(), check=False).to_dict()
+    reference = simulate(five_vendors(), check=False, warm_plain_rounds=0).to_dict()
     for vendor, products in reference["plan"].items():
         for product, sites in products.items():
             for site, weeks in sites.items():

@@ -478,3 +478,32 @@ def test_a_best_response_that_cannot_be_computed_names_the_party() -> None:
         r"status 'max_iter_reached' after 2 iterations \(primal residual",
     ):
         party.best_response(np.full(model.n_plan, 100.0), np.zeros(model.n_plan), 0.01)
+
+
+def test_warm_plain_rounds_on_the_command_line(tmp_path: Path) -> None:
+    # the plain ADMM stage of the warm runs: recorded in the document, recomputed by `verify`,
+    # written into the split terms; out of range, one line and exit 2
+    args = ["--products", "3", "--sites", "2", "--regions", "2", "--weeks", "2", "--vendors", "3"]
+    scenario = tmp_path / "s.json"
+    made = runner.invoke(app, ["negotiate", "generate", *args, "--seed", "5", "-o", str(scenario)])
+    assert made.exit_code == 0, made.output
+    for plain in ("0", "7"):
+        target = tmp_path / f"{plain}.json"
+        flags = ["--warm-plain-rounds", plain]
+        run = runner.invoke(app, ["negotiate", "run", str(scenario), *flags, "-o", str(target)])
+        assert run.exit_code == 0, run.output
+        doc = json.loads(target.read_text())
+        assert doc["provenance"]["parameters"]["warm_plain_rounds"] == int(plain)
+        for p, money in doc["centralized_transfers"].items():
+            assert abs(doc["transfers"][p] - money) <= doc["transfer_bounds"][p] + 1e-9, (plain, p)
+        checked = runner.invoke(app, ["verify", str(target)])
+        assert checked.exit_code == 0, checked.output
+        out = tmp_path / f"split-{plain}"
+        split = runner.invoke(app, ["negotiate", "split", str(scenario), *flags, "-o", str(out)])
+        assert split.exit_code == 0, split.output
+        terms = json.loads((out / "negotiation.json").read_text())
+        assert terms["admm"]["warm_plain_rounds"] == int(plain)
+    for command in ("run", "split"):
+        bad = runner.invoke(app, ["negotiate", command, str(scenario), "--warm-plain-rounds", "-1"])
+        assert bad.exit_code == 2 and "--warm-plain-rounds" in bad.output, bad.output
+        assert "Traceback" not in bad.output

@@ -23,6 +23,7 @@ import pytest
 
 from _service import CLI, Deployment, deploy, follow_until, wait_until
 from pivotal.negotiation.scenario import Scenario, generate_scenario, truck_example
+from pivotal.negotiation.session import WARM_PLAIN_ROUNDS
 from pivotal.negotiation.simulation import Simulation, simulate
 
 
@@ -655,8 +656,9 @@ def test_one_message_carries_every_run_and_one_answer_answers_them(
 
 def test_a_database_from_before_warm_starts_resumes_cold(tmp_path: Path) -> None:
     """A database whose terms predate the ``warm_start_counterfactuals`` field holds the
-    answers of cold counterfactual runs (the only schedule then): it replays cold. New terms
-    without the field are warm (the default)."""
+    answers of cold counterfactual runs (the only schedule then): it replays cold. One whose
+    terms predate ``warm_plain_rounds`` replays warm runs without a plain ADMM stage. New
+    terms without the fields take the defaults."""
     from pivotal.negotiation.deployment import split_scenario
     from pivotal.service.state import CoordinatorState, open_state
     from pivotal.service.store import Store
@@ -664,13 +666,19 @@ def test_a_database_from_before_warm_starts_resumes_cold(tmp_path: Path) -> None
     config, _ = split_scenario(three_vendors())
     fresh, _ = open_state(tmp_path / "new.sqlite", _write_json(tmp_path / "new.json", config))
     assert fresh.session.terms.warm_start_counterfactuals is True
+    assert fresh.session.terms.warm_plain_rounds == WARM_PLAIN_ROUNDS
     fresh.store.close()
-    old = json.loads(json.dumps(config))
-    del old["admm"]["warm_start_counterfactuals"]
-    store, _ = Store.create(tmp_path / "old.sqlite", old, list(fresh.config.parties))
-    state = CoordinatorState(store)
-    assert state.session.terms.warm_start_counterfactuals is False
-    store.close()
+    fields = {"warm_start_counterfactuals": False, "warm_plain_rounds": 0}
+    for field, before in fields.items():
+        old = json.loads(json.dumps(config))
+        del old["admm"][field]
+        path = tmp_path / f"old-{field}.sqlite"
+        store, _ = Store.create(path, old, list(fresh.config.parties))
+        state = CoordinatorState(store)
+        assert getattr(state.session.terms, field) == before, field
+        (other,) = set(fields) - {field}
+        assert getattr(state.session.terms, other) == config["admm"][other], field
+        store.close()
 
 
 def _write_json(path: Path, doc: Any) -> Path:

@@ -23,6 +23,7 @@ from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.scenario import generate_scenario
 from pivotal.negotiation.session import (
     JOINT,
+    WARM_PLAIN_ROUNDS,
     NegotiationSession,
     Phase,
     SessionTerms,
@@ -153,11 +154,13 @@ def test_a_restart_keeps_rho_within_its_band_around_the_initial_penalty() -> Non
     assert restart_rho(1.0, 0.0, 1.0, 1.0) == 1.0  # nothing moved: unchanged
 
 
-def test_a_warm_run_that_uses_up_its_rounds_goes_on_cold_and_replays_exactly() -> None:
-    # A warm-started counterfactual run may take as many rounds as the joint run did (here 20,
-    # the joint run cut short); then the same run goes on cold, numbering its rounds on. It
-    # converges, replays bit for bit, and its money is within its bounds of the centralized
-    # VCG money (independent LPs).
+@pytest.mark.parametrize("plain", [0, 2])
+def test_a_warm_run_that_uses_up_its_rounds_goes_on_cold_and_replays_exactly(plain: int) -> None:
+    # A warm-started counterfactual run tries `plain` rounds of plain ADMM, then may take as
+    # many rounds as the joint run did (here 20, the joint run cut short) with its own
+    # settings; then the same run goes on cold, numbering its rounds on. It converges, replays
+    # bit for bit, and its money is within its bounds of the centralized VCG money
+    # (independent LPs).
     scenario = generate_scenario(4, 3, 3, 2, 2, np.random.default_rng(1))
     hub, vendors, blocks = build_parties(scenario)
     terms = SessionTerms(
@@ -168,13 +171,15 @@ def test_a_warm_run_that_uses_up_its_rounds_goes_on_cold_and_replays_exactly() -
         AdmmSettings(),
         require_convergence=False,
         max_quantity=public_max_quantity(scenario),
+        warm_plain_rounds=plain,
     )
     session, parties = NegotiationSession(terms), {p.name: p for p in [hub, *vendors]}
     log = drive(session, parties, None)
     assert session.joint is not None and session.joint.rounds == 20
     for vendor, run in session.counterfactuals.items():
-        assert run.converged and run.rounds > 20, vendor  # 20 warm rounds, then cold ones
-        assert run.history[0].round == 20, vendor  # the run that ended is the cold one
+        # plain rounds, 20 warm rounds, then cold ones; the run that ended is the cold one
+        assert run.converged and run.rounds > plain + 20, vendor
+        assert run.history[0].round == plain + 20, vendor
         numbers = [r for _, phase, r, _ in log if phase == Phase.without(vendor)]
         assert sorted(set(numbers)) == list(range(run.rounds)), vendor
     outcome = settle(session, input_sha256=sha256_of("test-session"))
@@ -186,3 +191,41 @@ def test_a_warm_run_that_uses_up_its_rounds_goes_on_cold_and_replays_exactly() -
     exact = centralized_check(scenario, outcome)
     for p in outcome.parties:
         assert abs(outcome.gains[p] - exact.gains[p]) <= outcome.gain_bounds[p] + 1e-9, p
+
+
+def test_warm_runs_try_plain_admm_first() -> None:
+    # Near the joint run's end plain ADMM converges in a few rounds where the restarted
+    # Halpern iteration, anchored to its start, takes more: every run without a vendor ends
+    # in its plain stage, in fewer rounds than without that stage, and its money is within
+    # its bounds of the centralized VCG money (independent LPs).
+    scenario = generate_scenario(4, 3, 3, 2, 2, np.random.default_rng(1))
+    hub, vendors, blocks = build_parties(scenario)
+    parties = {p.name: p for p in [hub, *vendors]}
+    rounds = {}
+    for plain in (WARM_PLAIN_ROUNDS, 0):
+        terms = SessionTerms(
+            hub.name,
+            tuple(v.name for v in vendors),
+            tuple(b.size for b in blocks),
+            max_quantity=public_max_quantity(scenario),
+            warm_plain_rounds=plain,
+        )
+        session = NegotiationSession(terms)
+        drive(session, parties, None)
+        outcome = settle(session, input_sha256=sha256_of("test-session"))
+        assert outcome.provenance.parameters["warm_plain_rounds"] == plain
+        exact = centralized_check(scenario, outcome)
+        for p in outcome.parties:
+            assert abs(outcome.gains[p] - exact.gains[p]) <= outcome.gain_bounds[p] + 1e-9, p
+        rounds[plain] = sum(r.rounds for r in outcome.counterfactuals.values())
+        if plain:
+            for vendor, run in outcome.counterfactuals.items():
+                assert run.converged and run.history[0].round == 0, vendor
+                assert run.rounds <= plain, vendor
+    assert rounds[WARM_PLAIN_ROUNDS] < rounds[0]
+
+
+@pytest.mark.parametrize("plain", [-1, 10**6 + 1])
+def test_warm_plain_rounds_out_of_range_is_refused(plain: int) -> None:
+    with pytest.raises(InputError, match="warm_plain_rounds"):
+        SessionTerms("r", ("v",), (1,), warm_plain_rounds=plain)

@@ -180,6 +180,8 @@ def _verify_negotiation(doc: dict[str, Any], scenario: Scenario) -> Verification
         check=False,
         # a document from before warm starts were the default (or could be chosen) ran cold
         warm_start_counterfactuals=bool(params.get("warm_start_counterfactuals", False)),
+        # nor a plain ADMM stage before this parameter was recorded
+        warm_plain_rounds=int(params.get("warm_plain_rounds", 0)),
     ).to_dict()
     c = _Comparer(*_tolerances(doc, (1e-3, 1e-4)))
     for vendor, products in sim["plan"].items():

@@ -38,6 +38,7 @@ from pivotal.negotiation.scenario import (
     generate_scenario,
     scenario_from_document,
 )
+from pivotal.negotiation.session import WARM_PLAIN_ROUNDS
 from pivotal.negotiation.simulation import compare_money, simulate
 
 negotiate_app = typer.Typer(
@@ -127,6 +128,22 @@ ColdOpt = Annotated[
     ),
 ]
 
+PlainOpt = Annotated[
+    int,
+    typer.Option(
+        "--warm-plain-rounds",
+        metavar="N",
+        help="Rounds of plain ADMM a warm-started run without a vendor tries first, before the "
+        "default acceleration takes over from the same start (0: none). Near the joint run's "
+        "end it converges in a few rounds; where it stalls, the next stage takes over.",
+    ),
+]
+
+
+def _check_plain(rounds: int) -> None:
+    if not 0 <= rounds <= 10**6:
+        raise InputError(f"--warm-plain-rounds must be between 0 and 1000000, got {rounds}")
+
 
 def _scenario(file: Path | None, name: str | None) -> Scenario:
     """The scenario a command names: a file or a built-in one (exactly one of them)."""
@@ -153,6 +170,7 @@ def negotiate_run(
     max_rounds: MaxRoundsOpt = 500,
     eps: EpsOpt = 1e-6,
     cold_counterfactuals: ColdOpt = False,
+    warm_plain_rounds: PlainOpt = WARM_PLAIN_ROUNDS,
     check: Annotated[
         bool,
         typer.Option("--check/--no-check", help="Compare with the centralized LP (simulation)."),
@@ -162,6 +180,7 @@ def negotiate_run(
     """Negotiate a scenario in-process and print the plan, costs, transfers and gains."""
     if not np.isfinite(activity_fee) or activity_fee < 0:
         raise InputError(f"--activity-fee must be a finite number >= 0, got {activity_fee}")
+    _check_plain(warm_plain_rounds)
     sc = _scenario(file, scenario)
     settings = AdmmSettings(max_rounds=max_rounds, eps_abs=eps, eps_rel=eps)
     live_enabled = err.is_terminal and not json_out
@@ -179,6 +198,7 @@ def negotiate_run(
             check=check,
             on_round=on_round,
             warm_start_counterfactuals=not cold_counterfactuals,
+            warm_plain_rounds=warm_plain_rounds,
         )
     doc = sim.to_dict()
     stamp_source(doc, f"built-in scenario {scenario}" if scenario else display_name(file or "-"))
@@ -325,6 +345,7 @@ def negotiate_split(
     max_rounds: MaxRoundsOpt = 500,
     eps: EpsOpt = 1e-6,
     cold_counterfactuals: ColdOpt = False,
+    warm_plain_rounds: PlainOpt = WARM_PLAIN_ROUNDS,
     round_deadline: Annotated[
         float,
         typer.Option(
@@ -336,6 +357,7 @@ def negotiate_split(
 ) -> None:
     """Split a scenario into public terms (DIR/negotiation.json) and each party's private data
     (DIR/private/PARTY.json), for the coordinator service and the agents."""
+    _check_plain(warm_plain_rounds)
     sc = _scenario(file, scenario)
     settings = AdmmSettings(max_rounds=max_rounds, eps_abs=eps, eps_rel=eps)
     config, private = split_scenario(
@@ -344,6 +366,7 @@ def negotiate_split(
         settings=settings,
         round_deadline_seconds=round_deadline,
         warm_start_counterfactuals=not cold_counterfactuals,
+        warm_plain_rounds=warm_plain_rounds,
     )
     config_from_document(config)  # validates the flags
     make_output_folder(output)

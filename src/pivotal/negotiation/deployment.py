@@ -53,7 +53,7 @@ from pivotal.negotiation.scenario import (
     scenario_distances,
     vendor_spec,
 )
-from pivotal.negotiation.session import SessionTerms
+from pivotal.negotiation.session import WARM_PLAIN_ROUNDS, SessionTerms
 
 SCHEMA_VERSION = 1
 BOUND_FACTOR = 10.0
@@ -103,6 +103,8 @@ class AdmmTerms(_Model):
     eps_rel: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
     max_rounds: int = Field(default=500, ge=1)
     warm_start_counterfactuals: StrictBool = True
+    warm_plain_rounds: int = Field(default=WARM_PLAIN_ROUNDS, ge=0, le=10**6)
+    """Rounds of plain ADMM a warm-started counterfactual run tries first (0: none)."""
 
 
 class AnswerBounds(_Model):
@@ -153,6 +155,7 @@ class NegotiationConfig(_Model):
             self.settings(),
             activity_fee=self.activity_fee,
             warm_start_counterfactuals=self.admm.warm_start_counterfactuals,
+            warm_plain_rounds=self.admm.warm_plain_rounds,
             keep_plans=keep_plans,
             max_quantity=self.bounds.max_quantity,
             max_cost=self.bounds.max_cost,
@@ -287,6 +290,7 @@ def split_scenario(
     settings: AdmmSettings | None = None,
     round_deadline_seconds: float = 60.0,
     warm_start_counterfactuals: bool = True,
+    warm_plain_rounds: int = WARM_PLAIN_ROUNDS,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The public terms and each party's private data of a scenario, as JSON documents."""
     s = settings or AdmmSettings()
@@ -304,6 +308,7 @@ def split_scenario(
             eps_rel=s.eps_rel,
             max_rounds=s.max_rounds,
             warm_start_counterfactuals=warm_start_counterfactuals,
+            warm_plain_rounds=warm_plain_rounds,
         ),
         round_deadline_seconds=round_deadline_seconds,
         bounds=bounds,

@@ -7,9 +7,10 @@ The session sequences the phases of :mod:`pivotal.negotiation.transfers` (DESIGN
    ``without:V`` for each vendor ``V``, consensus ADMM with ``V`` held at its status-quo block by
    the session itself (``V`` has nothing to do in that run). By default
    (``warm_start_counterfactuals``) the ``without:V`` runs start from the joint run's final plan
-   and prices, once it has ended, and go on together (a warm run that has taken as many rounds
-   as the joint run without converging goes on cold, numbering its rounds on: a cold run takes
-   about as many, and a warm start can stall); with ``warm_start_counterfactuals=False``
+   and prices, once it has ended, and go on together (plain ADMM first, for at most
+   ``warm_plain_rounds``; then the run's own settings for as many rounds as the joint run took;
+   then cold, each stage numbering its rounds on: a warm start can stall, and a cold run takes
+   about as many rounds as the joint one); with ``warm_start_counterfactuals=False``
    they start cold (the status quo, zero prices) and go on together with the joint run. Each
    run is a coordinator of its own and advances when every answer of its round is in; a party's
    open tasks are one per run that waits for it, and a transport sends them together (one
@@ -136,6 +137,12 @@ def party_views(hub: str, vendors: Sequence[str]) -> list[PartyView]:
     ]
 
 
+WARM_PLAIN_ROUNDS = 30
+"""Default of :attr:`SessionTerms.warm_plain_rounds`: on the generated scenarios measured (K40
+and K100 seed 7, 48 small ones) a plain warm run that converges does so in 1-19 rounds, and one
+that has not by 30 is stalling (``benchmarks/results/2026-12-02-negotiation-plain-warm.md``)."""
+
+
 @dataclass(frozen=True)
 class SessionTerms:
     """The public terms of a negotiation: who holds which plan block, and the protocol settings."""
@@ -153,6 +160,9 @@ class SessionTerms:
     require_convergence: bool = True
     tolerances: Tolerances = field(default_factory=lambda: Tolerances(abs_tol=1e-3, rel_tol=1e-4))
     keep_plans: bool = True
+    warm_plain_rounds: int = WARM_PLAIN_ROUNDS
+    """Rounds of plain ADMM a warm-started counterfactual run tries first (0: none; see
+    :meth:`NegotiationSession._new_run`)."""
     max_quantity: float = math.inf
     """Public bound on every plan entry an answer carries (``|entry| <= max_quantity``)."""
     max_cost: float = math.inf
@@ -169,6 +179,10 @@ class SessionTerms:
         for name in ("max_quantity", "max_cost"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.warm_plain_rounds <= 10**6:
+            raise InputError(
+                f"warm_plain_rounds must be between 0 and 1000000, got {self.warm_plain_rounds}"
+            )
         if not (np.isfinite(self.activity_fee) and self.activity_fee >= 0):
             raise InputError(
                 f"the activity fee must be a finite number >= 0, got {self.activity_fee}"
@@ -253,7 +267,8 @@ class _Run:
     expected: tuple[str, ...]
     fixed: tuple[str, FloatArray] | None
     pending: dict[str, FloatArray] = field(default_factory=dict)
-    warm: bool = False
+    next_stage: int | None = None
+    """The stage that takes over if this one ends unconverged (see ``_new_run``)."""
 
 
 Stage = Literal["status_quo", "runs", "costs"]
@@ -544,11 +559,26 @@ class NegotiationSession:
             for phase in cfs:
                 self._runs[phase] = self._new_run(phase)
 
-    def _new_run(self, phase: Phase, *, cold_after: int | None = None) -> _Run:
-        """A run's coordinator: warm-started from the joint run's end (a counterfactual run
-        under ``warm_start_counterfactuals``; at most as many rounds as the joint run took, as
-        many as a cold run takes about) or cold; ``cold_after`` rounds of a warm run that used
-        that up are followed by a cold run of the same phase, numbering its rounds on."""
+    def _new_run(self, phase: Phase, *, stage: int = 0, first_round: int = 0) -> _Run:
+        """A run's coordinator, numbering its rounds from ``first_round``.
+
+        The joint run, and every run of a cold schedule, starts cold: from the status quo
+        and zero prices. A counterfactual run under ``warm_start_counterfactuals`` goes
+        through up to three stages, each taking over, numbering its rounds on, where the last
+        one stopped unconverged:
+
+        0. plain ADMM (no acceleration, residual balancing; :class:`AdmmSettings` with
+           ``acceleration="none"``) from the joint run's final plan and prices, for at most
+           ``warm_plain_rounds`` rounds: near that start it converges in a few rounds, where the
+           restarted Halpern iteration, anchored to its start, takes two to four times as many
+           (K100 seed 7: 15/16/18 rounds against 26/46/68); it stalls when the vendor's absence
+           moves the optimum far (vendors that compete for storage);
+        1. the run's own settings from the same start, for at most as many rounds as the joint
+           run took (a cold run takes about as many);
+        2. cold, with the run's own settings.
+
+        Every stage's tasks are of the same form (``z``, prices, ``rho``): an answer is a
+        function of its task whatever the stage."""
         assert self.status_quo is not None
         t = self.terms
         fixed = None
@@ -556,17 +586,26 @@ class NegotiationSession:
             fixed = (phase.vendor, self.status_quo[t.vendors.index(phase.vendor)])
         settings = t.settings if phase == JOINT else t.counterfactual_settings or t.settings
         joint = self.joint if phase != JOINT and t.warm_start_counterfactuals else None
-        if joint is not None and cold_after is None:
-            budget = min(settings.max_rounds, max(1, joint.rounds))
+        if joint is not None and stage == 0 and t.warm_plain_rounds == 0:
+            stage = 1
+        if joint is not None and stage < 2:
+            if stage == 0:
+                budget = min(settings.max_rounds, t.warm_plain_rounds)
+                run_settings = replace(settings, max_rounds=budget, acceleration="none", alpha=None)
+            else:
+                budget = min(settings.max_rounds, max(1, joint.rounds))
+                run_settings = replace(settings, max_rounds=budget)
             coordinator = Coordinator(
                 t.block_sizes,
                 t.views,
-                replace(settings, max_rounds=budget),
+                run_settings,
                 initial_plan=joint.plan,
                 initial_prices=joint.prices,
                 keep_plans=t.keep_plans,
+                first_round=first_round,
             )
-            warm = budget < settings.max_rounds  # a run that can still go on cold
+            # a stage that can still hand over to the next one
+            next_stage = stage + 1 if budget < settings.max_rounds or stage == 0 else None
         else:
             coordinator = Coordinator(
                 t.block_sizes,
@@ -574,11 +613,11 @@ class NegotiationSession:
                 settings,
                 initial_plan=self.status_quo,
                 keep_plans=t.keep_plans,
-                first_round=cold_after or 0,
+                first_round=first_round,
             )
-            warm = False
+            next_stage = None
         expected = tuple(p for p in t.parties if fixed is None or p != fixed[0])
-        return _Run(phase, coordinator, expected, fixed, warm=warm)
+        return _Run(phase, coordinator, expected, fixed, next_stage=next_stage)
 
     def _advance(self) -> None:
         """Complete the status-quo or the costs step."""
@@ -617,8 +656,10 @@ class NegotiationSession:
         if more:
             return
         result = run.coordinator.result()
-        if run.warm and not result.converged:  # the warm start used up its rounds: go on cold
-            self._runs[run.phase] = self._new_run(run.phase, cold_after=result.rounds)
+        if run.next_stage is not None and not result.converged:  # this stage used up its rounds
+            self._runs[run.phase] = self._new_run(
+                run.phase, stage=run.next_stage, first_round=result.rounds
+            )
             return
         self.certificates[run.phase] = self._certificate(run, result)
         del self._runs[run.phase]
@@ -753,6 +794,7 @@ class NegotiationSession:
                 "rho0": s.rho,
                 "activity_fee": t.activity_fee,
                 "warm_start_counterfactuals": t.warm_start_counterfactuals,
+                "warm_plain_rounds": t.warm_plain_rounds,
             },
             seconds=time.perf_counter() - self.started if seconds is None else seconds,
             n_solves=joint_rounds + n,

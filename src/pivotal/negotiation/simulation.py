@@ -23,6 +23,7 @@ from pivotal.negotiation.deployment import BOUND_FACTOR
 from pivotal.negotiation.protocol import MessageLog, RoundCallback
 from pivotal.negotiation.result import negotiation_result
 from pivotal.negotiation.scenario import Scenario
+from pivotal.negotiation.session import WARM_PLAIN_ROUNDS
 from pivotal.negotiation.transfers import NegotiationOutcome, negotiate, party_views
 from pivotal.results import sha256_of
 
@@ -180,10 +181,12 @@ def simulate(
     on_round: RoundCallback | None = None,
     require_convergence: bool = True,
     warm_start_counterfactuals: bool = True,
+    warm_plain_rounds: int = WARM_PLAIN_ROUNDS,
 ) -> Simulation:
     """Negotiate a scenario in-process; with ``check``, compare with the centralized LP.
 
-    ``warm_start_counterfactuals=False`` starts the counterfactual runs cold
+    ``warm_start_counterfactuals=False`` starts the counterfactual runs cold, and
+    ``warm_plain_rounds`` bounds the plain ADMM stage of a warm one
     (:func:`~pivotal.negotiation.transfers.negotiate`)."""
     hub, vendors, blocks = build_parties(scenario)
     status_quo = split_blocks(blocks, hub.preferred_plan())
@@ -198,6 +201,7 @@ def simulate(
         on_round=on_round,
         require_convergence=require_convergence,
         warm_start_counterfactuals=warm_start_counterfactuals,
+        warm_plain_rounds=warm_plain_rounds,
         input_sha256=sha256_of(scenario.to_dict()),
         max_quantity=public_max_quantity(scenario),
     )

@@ -51,9 +51,11 @@ class CoordinatorState:
         self.store = store
         stored = store.config()
         admm = stored.get("admm")
-        if isinstance(admm, dict) and "warm_start_counterfactuals" not in admm:
-            # written before warm starts were the default: its answers are of cold runs
-            stored = {**stored, "admm": {**admm, "warm_start_counterfactuals": False}}
+        if isinstance(admm, dict):
+            # terms written before a field existed: resume with the behaviour they ran with
+            # (cold counterfactual runs; warm runs without a plain ADMM stage)
+            old = {"warm_start_counterfactuals": False, "warm_plain_rounds": 0}
+            stored = {**stored, "admm": {**old, **admm}}
         self.config: NegotiationConfig = config_from_document(stored, source=str(store.path))
         self._hashes = store.credential_hashes()
         self.parties = frozenset(self.config.parties)
