@@ -507,3 +507,39 @@ def test_warm_plain_rounds_on_the_command_line(tmp_path: Path) -> None:
         bad = runner.invoke(app, ["negotiate", command, str(scenario), "--warm-plain-rounds", "-1"])
         assert bad.exit_code == 2 and "--warm-plain-rounds" in bad.output, bad.output
         assert "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("warm_plain_rounds", "x"),
+        ("warm_plain_rounds", 1e300),
+        ("warm_plain_rounds", -4),
+        ("warm_plain_rounds", 2.5),
+        ("eps_abs", None),
+        ("max_rounds", [1]),
+        ("activity_fee", "1"),
+        ("warm_start_counterfactuals", "false"),
+        ("tolerances.abs_tol", "x"),
+    ],
+)
+def test_verify_refuses_malformed_protocol_parameters(
+    tmp_path: Path, name: str, value: object
+) -> None:
+    # a hostile or damaged document: one line naming the parameter and exit 2, never a
+    # traceback (a string "false" was read as true, "x" raised ValueError)
+    target = tmp_path / "doc.json"
+    run = runner.invoke(app, ["negotiate", "run", "--scenario", "truck-example", "-o", str(target)])
+    assert run.exit_code == 0, run.output
+    doc = json.loads(target.read_text())
+    if name.startswith("tolerances."):
+        doc["provenance"]["tolerances"][name.split(".")[1]] = value
+        where = f"provenance.{name}"
+    else:
+        doc["provenance"]["parameters"][name] = value
+        where = f"provenance.parameters.{name}"
+    target.write_text(json.dumps(doc))
+    checked = runner.invoke(app, ["verify", str(target)])
+    assert checked.exit_code == 2, checked.output
+    assert where in checked.output
+    assert "Traceback" not in checked.output and len(checked.output.splitlines()) == 1

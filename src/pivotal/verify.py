@@ -9,6 +9,8 @@ welfare (or costs) are compared within the recorded tolerances
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +79,10 @@ class _Comparer:
 
 def _tolerances(doc: dict[str, Any], default: tuple[float, float]) -> tuple[float, float]:
     tol = (doc.get("provenance") or {}).get("tolerances") or {}
-    return float(tol.get("abs_tol", default[0])), float(tol.get("rel_tol", default[1]))
+    if not isinstance(tol, dict):
+        raise InputError("provenance.tolerances must be an object", field="provenance.tolerances")
+    where = "provenance.tolerances"
+    return _number(tol, where, "abs_tol", default[0]), _number(tol, where, "rel_tol", default[1])
 
 
 def _check_hash(doc: dict[str, Any], data: dict[str, Any], source: str) -> None:
@@ -166,22 +171,59 @@ def _verify_market(doc: dict[str, Any], market: Market) -> Verification:
     return Verification("market", c.checked, tuple(c.mismatches))
 
 
+def _number(values: dict[str, Any], where: str, name: str, default: float) -> float:
+    """A recorded number ``where.name``: a finite JSON number (``default`` when absent)."""
+    value = values.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(
+            f"{where}.{name} must be a finite number, got {reprlib.repr(value)}",
+            field=f"{where}.{name}",
+        )
+    return float(value)
+
+
+def _parameter(params: dict[str, Any], name: str, default: float) -> float:
+    """A recorded protocol parameter (``provenance.parameters``)."""
+    return _number(params, "provenance.parameters", name, default)
+
+
+def _count(params: dict[str, Any], name: str, default: int, most: int) -> int:
+    """A recorded count: a whole number in ``[0, most]`` (``default`` when absent)."""
+    value = _parameter(params, name, default)
+    if not (value.is_integer() and 0 <= value <= most):
+        raise InputError(
+            f"provenance.parameters.{name} must be a whole number from 0 to {most}, got "
+            f"{value:.6g}",
+            field=f"provenance.parameters.{name}",
+        )
+    return int(value)
+
+
 def _verify_negotiation(doc: dict[str, Any], scenario: Scenario) -> Verification:
     params = (doc.get("provenance") or {}).get("parameters") or {}
+    if not isinstance(params, dict):
+        raise InputError("provenance.parameters must be an object", field="provenance.parameters")
+    warm = params.get("warm_start_counterfactuals", False)
+    if not isinstance(warm, bool):
+        raise InputError(
+            "provenance.parameters.warm_start_counterfactuals must be true or false, got "
+            f"{reprlib.repr(warm)}",
+            field="provenance.parameters.warm_start_counterfactuals",
+        )
     settings = AdmmSettings(
-        eps_abs=float(params.get("eps_abs", 1e-6)),
-        eps_rel=float(params.get("eps_rel", 1e-6)),
-        max_rounds=int(params.get("max_rounds", 500)),
+        eps_abs=_parameter(params, "eps_abs", 1e-6),
+        eps_rel=_parameter(params, "eps_rel", 1e-6),
+        max_rounds=_count(params, "max_rounds", 500, 10**9),
     )
     sim = simulate(
         scenario,
         settings,
-        activity_fee=float(params.get("activity_fee", 0.0)),
+        activity_fee=_parameter(params, "activity_fee", 0.0),
         check=False,
         # a document from before warm starts were the default (or could be chosen) ran cold
-        warm_start_counterfactuals=bool(params.get("warm_start_counterfactuals", False)),
+        warm_start_counterfactuals=warm,
         # nor a plain ADMM stage before this parameter was recorded
-        warm_plain_rounds=int(params.get("warm_plain_rounds", 0)),
+        warm_plain_rounds=_count(params, "warm_plain_rounds", 0, 10**6),
     ).to_dict()
     c = _Comparer(*_tolerances(doc, (1e-3, 1e-4)))
     for vendor, products in sim["plan"].items():

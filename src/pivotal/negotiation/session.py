@@ -181,7 +181,7 @@ class SessionTerms:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.warm_plain_rounds <= 10**6:
             raise InputError(
-                f"warm_plain_rounds must be between 0 and 1000000, got {self.warm_plain_rounds}"
+                f"warm_plain_rounds must be between 0 and 1000000, got {self.warm_plain_rounds:.6g}"
             )
         if not (np.isfinite(self.activity_fee) and self.activity_fee >= 0):
             raise InputError(
