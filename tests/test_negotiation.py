@@ -543,3 +543,18 @@ def test_verify_refuses_malformed_protocol_parameters(
     assert checked.exit_code == 2, checked.output
     assert where in checked.output
     assert "Traceback" not in checked.output and len(checked.output.splitlines()) == 1
+
+
+def test_verify_does_not_take_a_documents_looser_tolerances(tmp_path: Path) -> None:
+    # a forged result that moves money and widens its recorded tolerances to hide it still
+    # fails: the comparison is never looser than the mechanism's own tolerances
+    target = tmp_path / "doc.json"
+    run = runner.invoke(app, ["negotiate", "run", "--scenario", "truck-example", "-o", str(target)])
+    assert run.exit_code == 0, run.output
+    doc = json.loads(target.read_text())
+    doc["transfers"]["vendor"] += 1000.0
+    doc["provenance"]["tolerances"] = {"abs_tol": 1e300, "rel_tol": 1e300}
+    target.write_text(json.dumps(doc))
+    checked = runner.invoke(app, ["verify", str(target)])
+    assert checked.exit_code == 1, checked.output
+    assert "MISMATCH" in checked.output and "transfers" in checked.output

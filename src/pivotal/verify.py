@@ -78,11 +78,22 @@ class _Comparer:
 
 
 def _tolerances(doc: dict[str, Any], default: tuple[float, float]) -> tuple[float, float]:
+    """The comparison's tolerances: the recorded ones, never looser than ``default`` (the
+    mechanism's own, which every result pivotal writes records): a document cannot widen
+    them to pass altered numbers."""
     tol = (doc.get("provenance") or {}).get("tolerances") or {}
     if not isinstance(tol, dict):
         raise InputError("provenance.tolerances must be an object", field="provenance.tolerances")
     where = "provenance.tolerances"
-    return _number(tol, where, "abs_tol", default[0]), _number(tol, where, "rel_tol", default[1])
+    out = []
+    for name, most in zip(("abs_tol", "rel_tol"), default, strict=True):
+        value = _number(tol, where, name, most)
+        if value < 0:
+            raise InputError(
+                f"{where}.{name} must be >= 0, got {value:.6g}", field=f"{where}.{name}"
+            )
+        out.append(min(value, most))
+    return out[0], out[1]
 
 
 def _check_hash(doc: dict[str, Any], data: dict[str, Any], source: str) -> None:

@@ -81,7 +81,8 @@ def verify_command(
     ] = None,
 ) -> None:
     """Recompute RESULT from its input (hash checked) and compare within the recorded
-    tolerances. Exit 0 when everything matches, 1 on a mismatch."""
+    tolerances (never looser than the mechanism's own). Exit 0 when everything matches, 1 on a
+    mismatch."""
     from pivotal.verify import verify
 
     check = verify(read_document(result, *RESULT_KINDS), input_file)
