@@ -159,12 +159,13 @@ def negotiate(
     warm_start_counterfactuals:
         Start counterfactual runs from the joint plan and prices, after the joint run (the
         default), instead of cold (``False``: from the status quo and zero prices, beside the
-        joint run): at 40-100 products about half the rounds (K40 seed 7: 181 against 434) for
-        about as many exchanges on the wire. A warm run that has taken as many rounds as the
-        joint run without converging goes on cold (a warm start can stall: one small
-        interacting scenario, 500 rounds unconverged warm). An early-stopped run is off by as
-        much as its certified bounds say (see ``benchmarks/results/2026-12-02-negotiation-scale.md``
-        and ``2026-12-02-negotiation-warm.md``).
+        joint run): at 40-100 products a third of the rounds or fewer (K40 seed 7: 106 + 49
+        against 106 + 328, with the plain stage of ``warm_plain_rounds``) for fewer exchanges
+        on the wire. A warm run that has not converged by then goes on with the default
+        acceleration, then cold (a warm start can stall: one small interacting scenario, 500
+        rounds unconverged warm). An early-stopped run is off by as much as its certified
+        bounds say (see ``benchmarks/results/2026-12-02-negotiation-scale.md``,
+        ``2026-12-02-negotiation-warm.md`` and ``2026-12-02-negotiation-plain-warm.md``).
     require_convergence:
         Raise :class:`ConvergenceError` if a run ends unconverged (default).
     warm_plain_rounds:
