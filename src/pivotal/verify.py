@@ -24,6 +24,7 @@ from pivotal.markets.clarke import vcg_market
 from pivotal.markets.market import Market, load_market, market_from_document
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.scenario import Scenario, load_scenario, scenario_from_document
+from pivotal.negotiation.session import MAX_WARM_PLAIN_ROUNDS
 from pivotal.negotiation.simulation import simulate
 from pivotal.report.documents import recorded_input, result_kind
 from pivotal.results import ResultKind, sha256_of
@@ -234,7 +235,7 @@ def _verify_negotiation(doc: dict[str, Any], scenario: Scenario) -> Verification
         # a document from before warm starts were the default (or could be chosen) ran cold
         warm_start_counterfactuals=warm,
         # nor a plain ADMM stage before this parameter was recorded
-        warm_plain_rounds=_count(params, "warm_plain_rounds", 0, 10**6),
+        warm_plain_rounds=_count(params, "warm_plain_rounds", 0, MAX_WARM_PLAIN_ROUNDS),
     ).to_dict()
     c = _Comparer(*_tolerances(doc, (1e-3, 1e-4)))
     for vendor, products in sim["plan"].items():

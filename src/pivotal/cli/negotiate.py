@@ -38,7 +38,7 @@ from pivotal.negotiation.scenario import (
     generate_scenario,
     scenario_from_document,
 )
-from pivotal.negotiation.session import WARM_PLAIN_ROUNDS
+from pivotal.negotiation.session import MAX_WARM_PLAIN_ROUNDS, WARM_PLAIN_ROUNDS
 from pivotal.negotiation.simulation import compare_money, simulate
 
 negotiate_app = typer.Typer(
@@ -141,8 +141,10 @@ PlainOpt = Annotated[
 
 
 def _check_plain(rounds: int) -> None:
-    if not 0 <= rounds <= 10**6:
-        raise InputError(f"--warm-plain-rounds must be between 0 and 1000000, got {rounds}")
+    if not 0 <= rounds <= MAX_WARM_PLAIN_ROUNDS:
+        raise InputError(
+            f"--warm-plain-rounds must be between 0 and {MAX_WARM_PLAIN_ROUNDS}, got {rounds}"
+        )
 
 
 def _scenario(file: Path | None, name: str | None) -> Scenario:

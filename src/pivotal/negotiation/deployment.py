@@ -53,7 +53,7 @@ from pivotal.negotiation.scenario import (
     scenario_distances,
     vendor_spec,
 )
-from pivotal.negotiation.session import WARM_PLAIN_ROUNDS, SessionTerms
+from pivotal.negotiation.session import MAX_WARM_PLAIN_ROUNDS, WARM_PLAIN_ROUNDS, SessionTerms
 
 SCHEMA_VERSION = 1
 BOUND_FACTOR = 10.0
@@ -103,7 +103,7 @@ class AdmmTerms(_Model):
     eps_rel: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
     max_rounds: int = Field(default=500, ge=1)
     warm_start_counterfactuals: StrictBool = True
-    warm_plain_rounds: int = Field(default=WARM_PLAIN_ROUNDS, ge=0, le=10**6)
+    warm_plain_rounds: int = Field(default=WARM_PLAIN_ROUNDS, ge=0, le=MAX_WARM_PLAIN_ROUNDS)
     """Rounds of plain ADMM a warm-started counterfactual run tries first (0: none)."""
 
 

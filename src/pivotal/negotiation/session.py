@@ -141,6 +141,8 @@ WARM_PLAIN_ROUNDS = 30
 """Default of :attr:`SessionTerms.warm_plain_rounds`: on the generated scenarios measured (K40
 and K100 seed 7, 48 small ones) a plain warm run that converges does so in 1-19 rounds, and one
 that has not by 30 is stalling (``benchmarks/results/2026-12-02-negotiation-plain-warm.md``)."""
+MAX_WARM_PLAIN_ROUNDS = 10**6
+"""Largest :attr:`SessionTerms.warm_plain_rounds` (the terms, the command line, ``verify``)."""
 
 
 @dataclass(frozen=True)
@@ -179,9 +181,10 @@ class SessionTerms:
         for name in ("max_quantity", "max_cost"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 0 <= self.warm_plain_rounds <= 10**6:
+        if not 0 <= self.warm_plain_rounds <= MAX_WARM_PLAIN_ROUNDS:
             raise InputError(
-                f"warm_plain_rounds must be between 0 and 1000000, got {self.warm_plain_rounds:.6g}"
+                f"warm_plain_rounds must be between 0 and {MAX_WARM_PLAIN_ROUNDS}, got "
+                f"{self.warm_plain_rounds:.6g}"
             )
         if not (np.isfinite(self.activity_fee) and self.activity_fee >= 0):
             raise InputError(
