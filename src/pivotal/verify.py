@@ -24,7 +24,7 @@ from pivotal.markets.clarke import vcg_market
 from pivotal.markets.market import Market, load_market, market_from_document
 from pivotal.negotiation.admm import AdmmSettings
 from pivotal.negotiation.scenario import Scenario, load_scenario, scenario_from_document
-from pivotal.negotiation.session import MAX_WARM_PLAIN_ROUNDS
+from pivotal.negotiation.session import MAX_WARM_PLAIN_ROUNDS, UNRECORDED
 from pivotal.negotiation.simulation import simulate
 from pivotal.report.documents import recorded_input, result_kind
 from pivotal.results import ResultKind, sha256_of
@@ -215,7 +215,8 @@ def _verify_negotiation(doc: dict[str, Any], scenario: Scenario) -> Verification
     params = (doc.get("provenance") or {}).get("parameters") or {}
     if not isinstance(params, dict):
         raise InputError("provenance.parameters must be an object", field="provenance.parameters")
-    warm = params.get("warm_start_counterfactuals", False)
+    # a document from before a parameter was recorded ran as UNRECORDED says
+    warm = params.get("warm_start_counterfactuals", bool(UNRECORDED["warm_start_counterfactuals"]))
     if not isinstance(warm, bool):
         raise InputError(
             "provenance.parameters.warm_start_counterfactuals must be true or false, got "
@@ -232,10 +233,10 @@ def _verify_negotiation(doc: dict[str, Any], scenario: Scenario) -> Verification
         settings,
         activity_fee=_parameter(params, "activity_fee", 0.0),
         check=False,
-        # a document from before warm starts were the default (or could be chosen) ran cold
         warm_start_counterfactuals=warm,
-        # nor a plain ADMM stage before this parameter was recorded
-        warm_plain_rounds=_count(params, "warm_plain_rounds", 0, MAX_WARM_PLAIN_ROUNDS),
+        warm_plain_rounds=_count(
+            params, "warm_plain_rounds", UNRECORDED["warm_plain_rounds"], MAX_WARM_PLAIN_ROUNDS
+        ),
     ).to_dict()
     c = _Comparer(*_tolerances(doc, (1e-3, 1e-4)))
     for vendor, products in sim["plan"].items():

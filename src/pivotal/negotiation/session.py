@@ -141,6 +141,9 @@ WARM_PLAIN_ROUNDS = 30
 """Default of :attr:`SessionTerms.warm_plain_rounds`: on the generated scenarios measured (K40
 and K100 seed 7, 48 small ones) a plain warm run that converges does so in 1-19 rounds, and one
 that has not by 30 is stalling (``benchmarks/results/2026-12-02-negotiation-plain-warm.md``)."""
+UNRECORDED: Mapping[str, int] = {"warm_start_counterfactuals": False, "warm_plain_rounds": 0}
+"""What a record (stored terms, a result's parameters) written before a field existed ran with:
+cold counterfactual runs; warm runs without a plain ADMM stage."""
 MAX_WARM_PLAIN_ROUNDS = 10**6
 """Largest :attr:`SessionTerms.warm_plain_rounds` (the terms, the command line, ``verify``)."""
 

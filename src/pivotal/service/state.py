@@ -28,7 +28,13 @@ from pivotal.names import OPERATOR, token_hash
 from pivotal.negotiation.coordinator import RoundRecord
 from pivotal.negotiation.deployment import NegotiationConfig, config_from_document
 from pivotal.negotiation.result import negotiation_result
-from pivotal.negotiation.session import NegotiationSession, Phase, StaleMessageError, Task
+from pivotal.negotiation.session import (
+    UNRECORDED,
+    NegotiationSession,
+    Phase,
+    StaleMessageError,
+    Task,
+)
 from pivotal.negotiation.transfers import NegotiationOutcome, settle
 from pivotal.results import sha256_of
 from pivotal.service.store import RoundRow, Store, Value
@@ -53,9 +59,7 @@ class CoordinatorState:
         admm = stored.get("admm")
         if isinstance(admm, dict):
             # terms written before a field existed: resume with the behaviour they ran with
-            # (cold counterfactual runs; warm runs without a plain ADMM stage)
-            old = {"warm_start_counterfactuals": False, "warm_plain_rounds": 0}
-            stored = {**stored, "admm": {**old, **admm}}
+            stored = {**stored, "admm": {**UNRECORDED, **admm}}
         self.config: NegotiationConfig = config_from_document(stored, source=str(store.path))
         self._hashes = store.credential_hashes()
         self.parties = frozenset(self.config.parties)
