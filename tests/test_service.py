@@ -844,3 +844,15 @@ def test_a_database_of_another_store_format_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(other) as db:  # and it was not written to
         assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["t"]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+@pytest.mark.parametrize("value", ["5", True, -1, 10**7, 2.5, None])
+def test_terms_with_a_bad_warm_plain_rounds_are_refused(value: object) -> None:
+    # a JSON integer from 0 to MAX_WARM_PLAIN_ROUNDS, nothing coerced (a string, a boolean)
+    from pivotal.errors import InputError
+    from pivotal.negotiation.deployment import config_from_document, split_scenario
+
+    config, _ = split_scenario(three_vendors())
+    config["admm"]["warm_plain_rounds"] = value
+    with pytest.raises(InputError, match="admm.warm_plain_rounds"):
+        config_from_document(config)

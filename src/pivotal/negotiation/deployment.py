@@ -32,6 +32,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictFloat,
+    StrictInt,
     ValidationError,
 )
 
@@ -103,7 +104,7 @@ class AdmmTerms(_Model):
     eps_rel: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
     max_rounds: int = Field(default=500, ge=1)
     warm_start_counterfactuals: StrictBool = True
-    warm_plain_rounds: int = Field(default=WARM_PLAIN_ROUNDS, ge=0, le=MAX_WARM_PLAIN_ROUNDS)
+    warm_plain_rounds: StrictInt = Field(default=WARM_PLAIN_ROUNDS, ge=0, le=MAX_WARM_PLAIN_ROUNDS)
     """Rounds of plain ADMM a warm-started counterfactual run tries first (0: none)."""
 
 
